@@ -1,0 +1,40 @@
+"""The ``deeprec`` command line: data, database, training, evaluation, export, plots, benchmarks.
+
+Each command group lives in its own module under ``app/cli/``; this module only assembles them
+and turns expected failures (bad data, bad checkpoints, bad arguments) into one-line errors.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+
+from app.cli import baseline, data, db, evaluate, recommend, train
+from app.cli.common import run_cli
+
+cli = typer.Typer(
+    name="deeprec",
+    help="DeepRec: recommendations from RBMs, autoencoders, DBNs and GANs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+cli.add_typer(data.app, name="data")
+cli.add_typer(db.app, name="db")
+cli.add_typer(baseline.app, name="baseline")
+cli.add_typer(train.app, name="train")
+cli.command("evaluate")(evaluate.evaluate)
+cli.command("recommend")(recommend.recommend)
+
+
+def main() -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    run_cli(cli)
+
+
+if __name__ == "__main__":
+    main()

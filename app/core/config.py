@@ -1,0 +1,56 @@
+"""Service settings, read from the environment (prefix ``DEEPREC_``) or a ``.env`` file."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DEEPREC_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path("data"),
+        description="Cache of fetched data sets, the SQLite database and checkpoints.",
+    )
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default: a SQLite file in data_dir."
+    )
+    checkpoint_dir: Path | None = Field(
+        default=None, description="Where trained models are written; default: data_dir/checkpoints."
+    )
+    dataset: str = Field(default="ml-100k", description="Data set the service trains on.")
+    dataset_path: Path | None = Field(
+        default=None, description="Local folder holding the data set's files (tried first)."
+    )
+    online: bool = Field(
+        default=True, description="Allow downloading the official GroupLens zips."
+    )
+    device: str = Field(default="auto", description="auto | cpu | cuda | cuda:N")
+    admin_token: SecretStr | None = Field(
+        default=None, description="Bearer token for /v1/admin; admin is disabled when unset."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'deeprec.db').resolve()}"
+
+    @property
+    def resolved_checkpoint_dir(self) -> Path:
+        return self.checkpoint_dir or self.data_dir / "checkpoints"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.data_dir / "cache"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

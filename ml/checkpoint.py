@@ -1,0 +1,158 @@
+"""Checkpoints: tensors in safetensors plus a JSON manifest, written atomically.
+
+Layout of a checkpoint folder::
+
+    model.safetensors   every tensor needed to rebuild the model
+    manifest.json       format version, model type, config, id vocabularies, data sha256,
+                        metrics, created time, code version, and the tensors' sha256
+
+The folder is written under a temporary name beside its destination and renamed into place, so
+a reader never sees half a checkpoint. Nothing is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from ml import __version__
+
+FORMAT_VERSION = 1
+TENSORS_FILE = "model.safetensors"
+MANIFEST_FILE = "manifest.json"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, corrupted, of another format or of another model type."""
+
+
+@dataclass
+class Checkpoint:
+    model_type: str
+    config: dict[str, Any]
+    tensors: dict[str, torch.Tensor]
+    vocab: dict[str, list[int]] = field(default_factory=dict)
+    data_sha256: str | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+    created_at: str | None = None
+    code_version: str = __version__
+    tensors_sha256: str | None = None
+    path: Path | None = None
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def save_checkpoint(checkpoint: Checkpoint, directory: str | Path, *, overwrite: bool = False) -> Path:
+    """Write ``checkpoint`` to ``directory`` atomically and return the directory."""
+    directory = Path(directory)
+    if directory.exists() and not overwrite:
+        raise CheckpointError(f"{directory}: already exists (pass overwrite=True to replace it)")
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    try:
+        tensors = {name: t.detach().to("cpu").contiguous() for name, t in checkpoint.tensors.items()}
+        save_file(tensors, str(staging / TENSORS_FILE))
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "model_type": checkpoint.model_type,
+            "config": checkpoint.config,
+            "vocab": checkpoint.vocab,
+            "data_sha256": checkpoint.data_sha256,
+            "metrics": checkpoint.metrics,
+            "extra": checkpoint.extra,
+            "created_at": checkpoint.created_at or datetime.now(UTC).isoformat(timespec="seconds"),
+            "code_version": checkpoint.code_version,
+            "tensors_sha256": _sha256(staging / TENSORS_FILE),
+        }
+        with (staging / MANIFEST_FILE).open("w") as handle:
+            json.dump(manifest, handle, indent=2, sort_keys=True)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if directory.exists():
+            old = directory.with_name(f".{directory.name}.old")
+            os.replace(directory, old)
+            os.replace(staging, directory)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(staging, directory)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return directory
+
+
+def read_manifest(directory: str | Path) -> dict[str, Any]:
+    directory = Path(directory)
+    manifest_path = directory / MANIFEST_FILE
+    if not directory.is_dir():
+        raise CheckpointError(f"{directory}: no checkpoint folder there")
+    if not manifest_path.is_file():
+        raise CheckpointError(f"{directory}: not a DeepRec checkpoint ({MANIFEST_FILE} is missing)")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{manifest_path}: corrupted manifest ({exc})") from exc
+    if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
+        found = manifest.get("format_version") if isinstance(manifest, dict) else None
+        raise CheckpointError(
+            f"{directory}: unsupported checkpoint format {found!r} (expected {FORMAT_VERSION})"
+        )
+    return manifest
+
+
+def load_checkpoint(
+    directory: str | Path, *, model_type: str | None = None, device: str | torch.device = "cpu"
+) -> Checkpoint:
+    """Read and verify a checkpoint; refuse a corrupted one or one of another model type."""
+    directory = Path(directory)
+    manifest = read_manifest(directory)
+    if model_type is not None and manifest.get("model_type") != model_type:
+        raise CheckpointError(
+            f"{directory}: holds a {manifest.get('model_type')!r} model, not {model_type!r}"
+        )
+    tensors_path = directory / TENSORS_FILE
+    if not tensors_path.is_file():
+        raise CheckpointError(f"{directory}: {TENSORS_FILE} is missing")
+    actual = _sha256(tensors_path)
+    if actual != manifest.get("tensors_sha256"):
+        raise CheckpointError(f"{directory}: {TENSORS_FILE} is corrupted (sha256 mismatch)")
+    try:
+        tensors = load_file(str(tensors_path), device=str(device))
+    except (SafetensorError, OSError) as exc:
+        raise CheckpointError(f"{tensors_path}: unreadable ({exc})") from exc
+    return Checkpoint(
+        model_type=manifest["model_type"],
+        config=manifest.get("config", {}),
+        tensors=tensors,
+        vocab=manifest.get("vocab", {}),
+        data_sha256=manifest.get("data_sha256"),
+        metrics=manifest.get("metrics", {}),
+        extra=manifest.get("extra", {}),
+        created_at=manifest.get("created_at"),
+        code_version=manifest.get("code_version", "unknown"),
+        tensors_sha256=actual,
+        path=directory,
+    )
+
+
+def checkpoint_sha256(directory: str | Path) -> str:
+    """A fingerprint of the whole checkpoint: sha256 of its manifest (which pins the tensors)."""
+    return _sha256(Path(directory) / MANIFEST_FILE)

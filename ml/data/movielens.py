@@ -1,0 +1,268 @@
+"""Parsers for the MovieLens formats and plain rating files, into the common schemas.
+
+Formats read:
+- ml-100k, GroupLens layout: ``u.data`` (tab), ``u.item`` and ``u.user`` (``|``, latin-1);
+- ml-100k, atomic layout of the offline route: ``ml-100k.inter / .item / .user`` (tab, typed header);
+- ml-1m: ``ratings.dat``, ``movies.dat``, ``users.dat`` (``::``, latin-1);
+- ml-latest-small and ml-25m: ``ratings.csv``, ``movies.csv``;
+- any CSV/TSV of ``user_id,item_id,rating[,timestamp]``, with or without a header.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ml.data.errors import DataError
+from ml.data.schema import RatingsDataset, empty_items, normalise_ratings
+
+# u.item's 19 genre flags, in file order (u.genre).
+ML100K_GENRES = (
+    "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
+    "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery",
+    "Romance", "Sci-Fi", "Thriller", "War", "Western",
+)  # fmt: skip
+_TITLE_YEAR = re.compile(r"^(.*?)\s*\((\d{4})\)\s*$")
+
+
+def _split_title_year(title: str) -> tuple[str, int | None]:
+    match = _TITLE_YEAR.match(title.strip())
+    if match:
+        return match.group(1), int(match.group(2))
+    return title.strip(), None
+
+
+def _items_frame(ids: list[int], titles: list[str], years: list, genres: list[list[str]]):
+    return pd.DataFrame(
+        {
+            "item_id": np.asarray(ids, dtype=np.int64),
+            "title": titles,
+            "year": pd.array(years, dtype="Int64"),
+            "genres": genres,
+        }
+    )
+
+
+# ---------------------------------------------------------------------------- ratings files
+
+
+def _validated(frame: pd.DataFrame, path: Path, first_line: int) -> pd.DataFrame:
+    """Check numeric columns row by row so a bad line is named, then cast to the schema."""
+    for column in frame.columns:
+        values = pd.to_numeric(frame[column], errors="coerce")
+        bad = values.isna() | ~np.isfinite(values.astype(float))
+        if column in ("user_id", "item_id", "timestamp"):
+            bad |= values.notna() & (values != np.round(values))
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raw = frame[column].iloc[row]
+            raise DataError(
+                f"{path}: line {first_line + row}: {column} must be a number, got {raw!r}"
+            )
+        frame[column] = values
+    return normalise_ratings(frame)
+
+
+def _read_delimited(path: Path, sep: str, names: list[str], skip: int, encoding: str):
+    try:
+        return pd.read_csv(
+            path,
+            sep=sep,
+            names=names,
+            header=None,
+            skiprows=skip,
+            dtype=str,
+            engine="python" if len(sep) > 1 else "c",
+            encoding=encoding,
+            skip_blank_lines=True,
+            keep_default_na=False,
+        )
+    except FileNotFoundError as exc:
+        raise DataError(f"{path}: no such file") from exc
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: cannot parse: {exc}".splitlines()[0]) from exc
+
+
+def _check_width(frame: pd.DataFrame, path: Path, first_line: int, required: int) -> None:
+    short = frame.iloc[:, required - 1].isna() | (frame.iloc[:, required - 1] == "")
+    if short.any():
+        row = int(np.flatnonzero(short.to_numpy())[0])
+        raise DataError(
+            f"{path}: line {first_line + row}: expected at least {required} fields "
+            "(user_id, item_id, rating)"
+        )
+
+
+def read_ratings_file(path: str | Path) -> pd.DataFrame:
+    """Read any supported ratings file into the ratings schema (sorted, de-duplicated)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    name = path.name
+    if name.endswith(".inter"):
+        frame = _read_delimited(path, "\t", ["user_id", "item_id", "rating", "timestamp"], 1, "utf-8")
+        return _validated(frame, path, first_line=2)
+    if name == "u.data":
+        frame = _read_delimited(path, "\t", ["user_id", "item_id", "rating", "timestamp"], 0, "latin-1")
+        return _validated(frame, path, first_line=1)
+    if name == "ratings.dat":
+        frame = _read_delimited(
+            path, "::", ["user_id", "item_id", "rating", "timestamp"], 0, "latin-1"
+        )
+        return _validated(frame, path, first_line=1)
+    return _read_plain_ratings(path)
+
+
+def _read_plain_ratings(path: Path) -> pd.DataFrame:
+    """A CSV or TSV of user_id,item_id,rating[,timestamp]; the header is optional."""
+    try:
+        with path.open(encoding="utf-8", errors="replace", newline="") as handle:
+            sample = handle.read(4096)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read: {exc.strerror}") from exc
+    if not sample.strip():
+        raise DataError(f"{path}: the file is empty")
+    try:
+        sep = csv.Sniffer().sniff(sample, delimiters=",\t;| ").delimiter
+    except csv.Error:
+        sep = "\t" if "\t" in sample else ","
+    first = sample.splitlines()[0].split(sep)
+    has_header = not first[0].strip().lstrip("-").replace(".", "", 1).isdigit()
+    n_fields = len(first)
+    if n_fields < 3:
+        raise DataError(
+            f"{path}: line 1: expected at least 3 fields (user_id, item_id, rating), "
+            f"found {n_fields} separated by {sep!r}"
+        )
+    names = ["user_id", "item_id", "rating", "timestamp"][: min(n_fields, 4)]
+    try:
+        frame = pd.read_csv(
+            path,
+            sep=sep,
+            header=None,
+            skiprows=1 if has_header else 0,
+            usecols=range(len(names)),
+            names=names,
+            dtype=str,
+            keep_default_na=False,
+            skipinitialspace=True,
+        )
+    except (pd.errors.ParserError, ValueError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: cannot parse: {exc}".splitlines()[0]) from exc
+    first_line = 2 if has_header else 1
+    if frame.empty:
+        raise DataError(f"{path}: no ratings found")
+    _check_width(frame, path, first_line, 3)
+    return _validated(frame, path, first_line)
+
+
+# ---------------------------------------------------------------------------- item / user files
+
+
+def read_atomic_items(path: Path) -> pd.DataFrame:
+    frame = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, encoding="utf-8")
+    frame.columns = [c.split(":")[0] for c in frame.columns]
+    years = [int(y) if y.isdigit() else None for y in frame["release_year"]]
+    genres = [g.split() for g in frame["class"]]
+    return _items_frame(frame["item_id"].astype(int).tolist(), frame["movie_title"].tolist(), years, genres)
+
+
+def read_ml100k_items(path: Path) -> pd.DataFrame:
+    frame = pd.read_csv(path, sep="|", header=None, dtype=str, encoding="latin-1", keep_default_na=False)
+    titles, years, genres = [], [], []
+    for _, row in frame.iterrows():
+        title, year = _split_title_year(row[1])
+        if year is None and len(row[2]) >= 4 and row[2][-4:].isdigit():
+            year = int(row[2][-4:])  # release date "01-Jan-1995"
+        flags = row.iloc[5:24].tolist()
+        titles.append(title)
+        years.append(year)
+        genres.append([g for g, flag in zip(ML100K_GENRES, flags, strict=False) if flag == "1"])
+    return _items_frame(frame[0].astype(int).tolist(), titles, years, genres)
+
+
+def read_pipe_genre_items(path: Path, sep: str, encoding: str) -> pd.DataFrame:
+    """movies.dat (``::``) and movies.csv (``,``): id, "Title (year)", genres joined by ``|``."""
+    if sep == ",":
+        frame = pd.read_csv(path, dtype=str, encoding=encoding, keep_default_na=False)
+        frame.columns = ["item_id", "title", "genres"]
+    else:
+        frame = _read_delimited(path, sep, ["item_id", "title", "genres"], 0, encoding)
+    titles, years = zip(*(_split_title_year(t) for t in frame["title"]), strict=True)
+    genres = [[] if g in ("", "(no genres listed)") else g.split("|") for g in frame["genres"]]
+    return _items_frame(frame["item_id"].astype(int).tolist(), list(titles), list(years), genres)
+
+
+def read_users(path: Path) -> pd.DataFrame:
+    name = path.name
+    if name.endswith(".user"):
+        frame = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+        frame.columns = [c.split(":")[0] for c in frame.columns]
+    elif name == "u.user":
+        frame = _read_delimited(path, "|", ["user_id", "age", "gender", "occupation", "zip_code"], 0, "latin-1")
+    else:  # users.dat
+        frame = _read_delimited(path, "::", ["user_id", "gender", "age", "occupation", "zip_code"], 0, "latin-1")
+    frame["user_id"] = frame["user_id"].astype(np.int64)
+    frame["age"] = pd.to_numeric(frame["age"], errors="coerce").astype("Int64")
+    return frame[["user_id", "age", "gender", "occupation", "zip_code"]]
+
+
+# ---------------------------------------------------------------------------- folders
+
+
+def _find_layout_root(folder: Path) -> Path:
+    """Accept the folder itself or a single nested folder (as zips unpack: ``ml-100k/u.data``)."""
+    markers = ("u.data", "ratings.dat", "ratings.csv")
+    for candidate in [folder, *sorted(p for p in folder.iterdir() if p.is_dir())]:
+        if any((candidate / m).is_file() for m in markers) or any(candidate.glob("*.inter")):
+            return candidate
+    raise DataError(
+        f"{folder}: no MovieLens files found (looked for *.inter, u.data, ratings.dat, ratings.csv)"
+    )
+
+
+def load_folder(folder: str | Path, name: str, source: str = "local") -> RatingsDataset:
+    """Load a MovieLens folder in any of the supported layouts."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"{folder}: no such folder")
+    root = _find_layout_root(folder)
+    inter = sorted(root.glob("*.inter"))
+    users = None
+    if inter:
+        ratings = read_ratings_file(inter[0])
+        item_file, user_file = inter[0].with_suffix(".item"), inter[0].with_suffix(".user")
+        items = read_atomic_items(item_file) if item_file.is_file() else empty_items(ratings["item_id"].to_numpy())
+        users = read_users(user_file) if user_file.is_file() else None
+    elif (root / "u.data").is_file():
+        ratings = read_ratings_file(root / "u.data")
+        items = read_ml100k_items(root / "u.item") if (root / "u.item").is_file() else empty_items(ratings["item_id"].to_numpy())
+        users = read_users(root / "u.user") if (root / "u.user").is_file() else None
+    elif (root / "ratings.dat").is_file():
+        ratings = read_ratings_file(root / "ratings.dat")
+        movies = root / "movies.dat"
+        items = read_pipe_genre_items(movies, "::", "latin-1") if movies.is_file() else empty_items(ratings["item_id"].to_numpy())
+        users = read_users(root / "users.dat") if (root / "users.dat").is_file() else None
+    else:
+        ratings = read_ratings_file(root / "ratings.csv")
+        movies = root / "movies.csv"
+        items = read_pipe_genre_items(movies, ",", "utf-8") if movies.is_file() else empty_items(ratings["item_id"].to_numpy())
+    return RatingsDataset(name=name, ratings=ratings, items=items, users=users, source=source)
+
+
+def load_ratings_path(path: str | Path, name: str | None = None) -> RatingsDataset:
+    """A user's own ratings: a single file in any supported format, or a MovieLens folder."""
+    path = Path(path)
+    if path.is_dir():
+        return load_folder(path, name or path.name, source="local")
+    ratings = read_ratings_file(path)
+    return RatingsDataset(
+        name=name or path.stem,
+        ratings=ratings,
+        items=empty_items(ratings["item_id"].to_numpy()),
+        source="local",
+    )

@@ -1,0 +1,101 @@
+"""What the service and the CLI call: load a checkpoint, score, recommend, embed.
+
+Every recommender loads into a ``Recommender``: the id vocabularies plus a ``score`` function that
+folds a batch of users in from their ratings (CSR, users x items) and returns (B, I) scores. That
+contract makes a rating written to the database count in the very next answer, with no retraining.
+Model families register a loader for their ``model_type`` in ``LOADERS``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from ml.checkpoint import Checkpoint, CheckpointError, load_checkpoint, read_manifest
+from ml.data.vocab import IdVocab
+from ml.evaluation.evaluate import top_k
+
+
+class Scorer(Protocol):
+    def score(self, user_rows: sp.csr_matrix) -> np.ndarray: ...
+
+
+@dataclass
+class Recommender:
+    """A loaded recommender: vocabularies, a fold-in scorer, optional rating predictions."""
+
+    model_type: str
+    users: IdVocab
+    items: IdVocab
+    scorer: Scorer
+    checkpoint: Checkpoint
+    predict_ratings: Callable[[sp.csr_matrix], np.ndarray] | None = None
+    item_embeddings: Callable[[], np.ndarray] | None = None
+    user_embeddings: Callable[[sp.csr_matrix], np.ndarray] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def rows_from_ratings(self, ratings: Mapping[int, float] | list[Mapping[int, float]]) -> sp.csr_matrix:
+        """CSR rows (B, I) from raw {item_id: rating} maps; items the model never saw are dropped."""
+        batch = [ratings] if isinstance(ratings, Mapping) else list(ratings)
+        indptr, indices, values = [0], [], []
+        for user in batch:
+            raw = np.fromiter(user.keys(), dtype=np.int64, count=len(user))
+            vals = np.fromiter(user.values(), dtype=np.float32, count=len(user))
+            idx = self.items.encode(raw, strict=False)
+            keep = idx >= 0
+            order = np.argsort(idx[keep])
+            indices.extend(idx[keep][order].tolist())
+            values.extend(vals[keep][order].tolist())
+            indptr.append(len(indices))
+        return sp.csr_matrix(
+            (np.asarray(values, np.float32), np.asarray(indices, np.int64), np.asarray(indptr)),
+            shape=(len(batch), len(self.items)),
+        )
+
+    def recommend(
+        self,
+        user_ratings: Mapping[int, float],
+        k: int = 10,
+        *,
+        exclude_seen: bool = True,
+        candidates: np.ndarray | None = None,
+    ) -> list[tuple[int, float]]:
+        """Top-k (item_id, score) for one user, folded in from that user's ratings.
+
+        ``candidates`` (raw item ids) restricts the answer, e.g. to one genre.
+        """
+        if k <= 0:
+            raise ValueError(f"k must be positive, got {k}")
+        rows = self.rows_from_ratings(user_ratings)
+        scores = self.scorer.score(rows).astype(np.float64)  # (1, I)
+        if candidates is not None:
+            mask = np.full(scores.shape[1], True)
+            allowed = self.items.encode(np.asarray(candidates), strict=False)
+            mask[allowed[allowed >= 0]] = False
+            scores[:, mask] = -np.inf
+        ranked = top_k(scores, k, exclude=rows if exclude_seen else None)[0]
+        ranked = ranked[np.isfinite(scores[0, ranked])]
+        return [(int(self.items.ids[i]), float(scores[0, i])) for i in ranked]
+
+
+# model_type -> "module:function" taking (Checkpoint, torch.device) and returning a Recommender.
+LOADERS: dict[str, str] = {}
+
+
+def load_recommender(path: str | Path, device: str | torch.device = "cpu") -> Recommender:
+    manifest = read_manifest(path)
+    model_type = manifest.get("model_type")
+    target = LOADERS.get(str(model_type))
+    if target is None:
+        raise CheckpointError(f"{path}: model type {model_type!r} cannot serve recommendations")
+    module_name, function_name = target.split(":")
+    loader = getattr(importlib.import_module(module_name), function_name)
+    checkpoint = load_checkpoint(path, model_type=model_type, device="cpu")
+    return loader(checkpoint, torch.device(device))
