@@ -92,7 +92,9 @@ def write_result(
         "seed": seed,
         "machine": machine_info(device),
     }
-    (RESULTS_DIR / f"{name}.json").write_text(json.dumps({**context, **payload}, indent=2, default=str) + "\n")
+    (RESULTS_DIR / f"{name}.json").write_text(
+        json.dumps({**context, **payload}, indent=2, default=str) + "\n"
+    )
     machine = context["machine"]
     header = [
         f"# {title or name}",

@@ -60,7 +60,9 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def save_checkpoint(checkpoint: Checkpoint, directory: str | Path, *, overwrite: bool = False) -> Path:
+def save_checkpoint(
+    checkpoint: Checkpoint, directory: str | Path, *, overwrite: bool = False
+) -> Path:
     """Write ``checkpoint`` to ``directory`` atomically and return the directory."""
     directory = Path(directory)
     if directory.exists() and not overwrite:
@@ -68,7 +70,9 @@ def save_checkpoint(checkpoint: Checkpoint, directory: str | Path, *, overwrite:
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
     try:
-        tensors = {name: t.detach().to("cpu").contiguous() for name, t in checkpoint.tensors.items()}
+        tensors = {
+            name: t.detach().to("cpu").contiguous() for name, t in checkpoint.tensors.items()
+        }
         save_file(tensors, str(staging / TENSORS_FILE))
         manifest = {
             "format_version": FORMAT_VERSION,

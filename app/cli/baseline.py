@@ -33,10 +33,20 @@ def evaluate(
     data = load_ratings(dataset, ratings)
     split = protocol_split(data.ratings, seed=seed)
     started = time.perf_counter()
-    fitted = Popularity.fit(split.train) if model == "popularity" else EASE.fit(split.train, EASEConfig(l2))
+    fitted = (
+        Popularity.fit(split.train)
+        if model == "popularity"
+        else EASE.fit(split.train, EASEConfig(l2))
+    )
     fit_seconds = time.perf_counter() - started
     metrics = evaluate_ranking(fitted.score, split.train, split.test, k=k)
-    result = {"model": model, "dataset": data.name, "seed": seed, "fit_seconds": fit_seconds, **metrics}
+    result = {
+        "model": model,
+        "dataset": data.name,
+        "seed": seed,
+        "fit_seconds": fit_seconds,
+        **metrics,
+    }
     if model == "ease":
         result["l2"] = l2
     if as_json:

@@ -53,3 +53,45 @@ def load_ratings(dataset: str | None, ratings: Path | None) -> RatingsDataset:
 
 def print_json(payload: Any) -> None:
     typer.echo(json.dumps(payload, indent=2, sort_keys=True, default=str))
+
+
+def apply_params(config: Any, params_json: str | None, **flags: Any) -> Any:
+    """A config dataclass with overrides: ``--params-json '{"hidden": 200}'`` then explicit flags.
+
+    Unknown keys and values of the wrong type are refused with a message naming them, so the
+    admin retrain endpoint can pass user-supplied params straight through.
+    """
+    import dataclasses
+
+    overrides: dict[str, Any] = {}
+    if params_json:
+        try:
+            parsed = json.loads(params_json)
+        except json.JSONDecodeError as exc:
+            raise CLIError(f"--params-json is not valid JSON: {exc}") from exc
+        if not isinstance(parsed, dict):
+            raise CLIError("--params-json must be a JSON object")
+        overrides.update(parsed)
+    overrides.update({k: v for k, v in flags.items() if v is not None})
+    fields = {f.name: f for f in dataclasses.fields(config)}
+    unknown = sorted(set(overrides) - set(fields))
+    if unknown:
+        raise CLIError(f"unknown parameter(s) {unknown}; known: {sorted(fields)}")
+    for name, value in overrides.items():
+        current = getattr(config, name)
+        if isinstance(current, bool) and not isinstance(value, bool):
+            raise CLIError(f"parameter {name!r} must be true or false, got {value!r}")
+        if isinstance(current, int | float) and not isinstance(current, bool):
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise CLIError(f"parameter {name!r} must be a number, got {value!r}")
+            if (
+                isinstance(current, int)
+                and not isinstance(current, bool)
+                and float(value) != int(value)
+            ):
+                raise CLIError(f"parameter {name!r} must be an integer, got {value!r}")
+            overrides[name] = type(current)(value)
+    try:
+        return dataclasses.replace(config, **overrides)
+    except (TypeError, ValueError) as exc:
+        raise CLIError(f"invalid parameters: {exc}") from exc

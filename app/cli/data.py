@@ -13,7 +13,9 @@ app = typer.Typer(help="Fetch, load and describe data sets.", no_args_is_help=Tr
 
 
 @app.command()
-def fetch(name: str = typer.Argument("ml-100k", help="ml-100k, ml-1m, ml-latest-small, ml-25m")) -> None:
+def fetch(
+    name: str = typer.Argument("ml-100k", help="ml-100k, ml-1m, ml-latest-small, ml-25m"),
+) -> None:
     """Fetch a data set into the cache and say which route was used."""
     s = settings()
     result = fetch_dataset(name, data_dir=s.data_dir, local_dir=s.dataset_path, online=s.online)
@@ -32,4 +34,7 @@ def stats(
     if as_json:
         print_json(counts)
     else:
-        typer.echo(f"{dataset.name} (via {dataset.source}): " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+        typer.echo(
+            f"{dataset.name} (via {dataset.source}): "
+            + ", ".join(f"{v} {k}" for k, v in counts.items())
+        )

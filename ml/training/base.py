@@ -36,5 +36,7 @@ class TrainingOptions:
 
 
 def log_epoch(model: str, epoch: int, metrics: dict[str, float]) -> None:
-    pairs = " ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items())
+    pairs = " ".join(
+        f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()
+    )
     log.info("%s epoch=%d %s", model, epoch, pairs)

@@ -3,7 +3,10 @@
 Every recommender loads into a ``Recommender``: the id vocabularies plus a ``score`` function that
 folds a batch of users in from their ratings (CSR, users x items) and returns (B, I) scores. That
 contract makes a rating written to the database count in the very next answer, with no retraining.
-Model families register a loader for their ``model_type`` in ``LOADERS``.
+Each model family has a module here (``ml.inference.rbm``, ``.autoencoder``, ``.dbn``, ``.gan``,
+``.baselines``) whose ``load(checkpoint, device)`` rebuilds the served object: a ``Recommender``
+for rating models, an image model (``reconstruct``) or a GAN sampler. ``LOADERS`` maps each
+checkpoint ``model_type`` to that function.
 """
 
 from __future__ import annotations
@@ -41,8 +44,10 @@ class Recommender:
     user_embeddings: Callable[[sp.csr_matrix], np.ndarray] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def rows_from_ratings(self, ratings: Mapping[int, float] | list[Mapping[int, float]]) -> sp.csr_matrix:
-        """CSR rows (B, I) from raw {item_id: rating} maps; items the model never saw are dropped."""
+    def rows_from_ratings(
+        self, ratings: Mapping[int, float] | list[Mapping[int, float]]
+    ) -> sp.csr_matrix:
+        """CSR rows (B, I) from raw {item_id: rating} maps; unknown items are dropped."""
         batch = [ratings] if isinstance(ratings, Mapping) else list(ratings)
         indptr, indices, values = [0], [], []
         for user in batch:
@@ -85,17 +90,36 @@ class Recommender:
         return [(int(self.items.ids[i]), float(scores[0, i])) for i in ranked]
 
 
-# model_type -> "module:function" taking (Checkpoint, torch.device) and returning a Recommender.
-LOADERS: dict[str, str] = {}
+# checkpoint model_type -> "module:function" taking (Checkpoint, torch.device).
+LOADERS: dict[str, str] = {
+    "popularity": "ml.inference.baselines:load",
+    "ease": "ml.inference.baselines:load",
+    "rbm": "ml.inference.rbm:load",
+    "autoencoder": "ml.inference.autoencoder:load",
+    "autorec": "ml.inference.autoencoder:load",
+    "autoencoder-images": "ml.inference.autoencoder:load_images",
+    "rbm-images": "ml.inference.dbn:load_rbm_images",
+    "dbn": "ml.inference.dbn:load",
+    "gan": "ml.inference.gan:load",
+}
 
 
-def load_recommender(path: str | Path, device: str | torch.device = "cpu") -> Recommender:
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> Any:
+    """Load any checkpoint into the object that serves it (verified, on ``device``)."""
     manifest = read_manifest(path)
-    model_type = manifest.get("model_type")
-    target = LOADERS.get(str(model_type))
+    model_type = str(manifest.get("model_type"))
+    target = LOADERS.get(model_type)
     if target is None:
-        raise CheckpointError(f"{path}: model type {model_type!r} cannot serve recommendations")
+        raise CheckpointError(f"{path}: unknown model type {model_type!r}")
     module_name, function_name = target.split(":")
     loader = getattr(importlib.import_module(module_name), function_name)
     checkpoint = load_checkpoint(path, model_type=model_type, device="cpu")
     return loader(checkpoint, torch.device(device))
+
+
+def load_recommender(path: str | Path, device: str | torch.device = "cpu") -> Recommender:
+    """Load a checkpoint that serves recommendations; refuse image or GAN checkpoints."""
+    model = load_model(path, device)
+    if not isinstance(model, Recommender):
+        raise CheckpointError(f"{path}: a {type(model).__name__} cannot serve recommendations")
+    return model
