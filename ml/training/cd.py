@@ -1,0 +1,167 @@
+"""Contrastive divergence, shared by every RBM: CD-k / PCD updates with momentum and weight decay.
+
+CD-k (Hinton, "Training Products of Experts by Minimizing Contrastive Divergence", Neural
+Computation 2002): the log-likelihood gradient of an RBM is ``<v h>_data - <v h>_model``. The
+*positive phase* takes the first term with the hiddens' probabilities given the data; the
+*negative phase* approximates the second with k steps of block Gibbs sampling started at the data
+(CD-k) or at persistent chains carried over from the previous update (PCD, Tieleman, ICML 2008).
+Updates follow Hinton's practical guide (UTML TR 2010-003): mean gradient over the mini-batch,
+momentum on a velocity, L2 weight decay on the weights only.
+
+``train_bernoulli_rbm`` trains one ``BernoulliRBM`` (an image model, or one DBN layer at a time).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+from tqdm import tqdm
+
+from ml.models.rbm import BernoulliRBM
+from ml.training.base import TrainingOptions, log_epoch
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class MomentumSGD:
+    """Manual CD update: ``vel = momentum * vel + lr * (grad - decay * param)``; ``param += vel``.
+
+    ``decayed`` names the parameters that get weight decay (weights, never biases).
+    """
+
+    params: Mapping[str, Tensor]
+    decayed: frozenset[str] = frozenset({"weight"})
+    velocity: dict[str, Tensor] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.velocity = {name: torch.zeros_like(p) for name, p in self.params.items()}
+
+    @torch.no_grad()
+    def step(
+        self, grads: Mapping[str, Tensor], lr: float, momentum: float, weight_decay: float
+    ) -> None:
+        for name, grad in grads.items():
+            param = self.params[name]
+            if name in self.decayed and weight_decay:
+                grad = grad - weight_decay * param
+            vel = self.velocity[name]
+            vel.mul_(momentum).add_(grad, alpha=lr)
+            param.add_(vel)
+
+
+@dataclass
+class CDStatistics:
+    """The two phases' sufficient statistics, already averaged over the mini-batch."""
+
+    positive: dict[str, Tensor]
+    negative: dict[str, Tensor]
+    negative_visible: Tensor  # (B, V) the chain's last visible sample (PCD keeps it)
+
+    def gradients(self) -> dict[str, Tensor]:
+        return {name: self.positive[name] - self.negative[name] for name in self.positive}
+
+
+@torch.no_grad()
+def bernoulli_cd_statistics(
+    rbm: BernoulliRBM,
+    v0: Tensor,
+    k: int,
+    generator: torch.Generator | None,
+    chain: Tensor | None = None,
+) -> CDStatistics:
+    """CD-k (or PCD when ``chain`` holds the persistent visible states) for a Bernoulli RBM."""
+    n = v0.shape[0]
+    # Positive phase: data-driven statistics with hidden probabilities (less noise, same mean).
+    h0_probs = rbm.hidden_probs(v0)  # (B, H)
+    positive = {
+        "weight": v0.T @ h0_probs / n,  # (V, H)
+        "visible_bias": v0.mean(0),  # (V,)
+        "hidden_bias": h0_probs.mean(0),  # (H,)
+    }
+    # Negative phase: k steps of block Gibbs sampling from the data (CD) or the chain (PCD).
+    v = v0 if chain is None else chain
+    _, h = rbm.sample_hidden(v, generator)
+    v_probs = v
+    for _ in range(k):
+        v_probs, v = rbm.sample_visible(h, generator)  # (B, V)
+        h_probs, h = rbm.sample_hidden(v, generator)  # (B, H)
+    m = v.shape[0]
+    negative = {
+        "weight": v_probs.T @ h_probs / m,  # (V, H)
+        "visible_bias": v_probs.mean(0),  # (V,)
+        "hidden_bias": h_probs.mean(0),  # (H,)
+    }
+    return CDStatistics(positive, negative, v)
+
+
+def train_bernoulli_rbm(
+    rbm: BernoulliRBM,
+    data: Tensor,
+    epochs: int | None = None,
+    options: TrainingOptions = TrainingOptions(),
+    *,
+    validation: Tensor | None = None,
+    init_visible_bias: bool = True,
+    name: str = "rbm",
+) -> list[dict[str, float]]:
+    """Train ``rbm`` on ``data`` (N, V) in [0, 1] with CD-k/PCD; return per-epoch metrics.
+
+    Metrics per epoch: ``recon_error`` (mean squared error of one up/down mean-field pass, over
+    the training data), ``free_energy`` (mean F(v) of the training data), and when ``validation``
+    is given ``val_recon_error`` and ``val_free_energy`` (the gap is the overfitting signal).
+    The model is moved to ``options.torch_device``; ``data`` is moved a batch at a time.
+    """
+    cfg = rbm.config
+    if data.ndim != 2 or data.shape[1] != cfg.n_visible:
+        raise ValueError(f"data must be (N, {cfg.n_visible}), got {tuple(data.shape)}")
+    if data.shape[0] == 0:
+        raise ValueError("no training data")
+    device = options.torch_device
+    epochs = options.epochs if epochs is None else epochs
+    rbm.to(device)
+    gen = options.generator(device)
+    data = data.float()
+    if init_visible_bias:
+        rbm.init_visible_bias(data.to(device))
+    optimiser = MomentumSGD(rbm.cd_parameters())
+    chain: Tensor | None = None
+    if cfg.persistent:
+        chain = torch.bernoulli(
+            data[: cfg.batch_size].to(device).clamp(0, 1), generator=gen
+        )  # (B, V)
+    history: list[dict[str, float]] = []
+    n = data.shape[0]
+    bar = tqdm(range(1, epochs + 1), desc=name, unit="epoch", disable=not options.progress)
+    for epoch in bar:
+        order = torch.randperm(n, generator=gen, device=device).cpu()
+        for start in range(0, n, cfg.batch_size):
+            v0 = data[order[start : start + cfg.batch_size]].to(device)  # (B, V)
+            stats = bernoulli_cd_statistics(rbm, v0, cfg.cd_k, gen, chain)
+            if chain is not None:
+                chain = stats.negative_visible
+            optimiser.step(stats.gradients(), cfg.learning_rate, cfg.momentum, cfg.weight_decay)
+        metrics: dict[str, float] = {"epoch": float(epoch)}
+        metrics.update(_bernoulli_eval(rbm, data, device, "", cfg.batch_size * 16))
+        if validation is not None:
+            metrics.update(_bernoulli_eval(rbm, validation.float(), device, "val_", 4096))
+        history.append(metrics)
+        log_epoch(name, epoch, metrics)
+        bar.set_postfix(recon=f"{metrics['recon_error']:.4f}")
+    return history
+
+
+@torch.inference_mode()
+def _bernoulli_eval(
+    rbm: BernoulliRBM, data: Tensor, device: torch.device, prefix: str, batch: int
+) -> dict[str, float]:
+    sq, fe, n = 0.0, 0.0, data.shape[0]
+    for start in range(0, n, batch):
+        v = data[start : start + batch].to(device)  # (B, V)
+        sq += float(((rbm.reconstruct(v) - v) ** 2).mean(1).sum())
+        fe += float(rbm.free_energy(v).sum())
+    return {f"{prefix}recon_error": sq / n, f"{prefix}free_energy": fe / n}
