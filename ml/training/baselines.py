@@ -1,0 +1,131 @@
+"""Training the classical baselines into checkpoints the service can load.
+
+Both follow the cross-team contract: fit on the protocol's TRAIN fold (``protocol_split(seed=42)``),
+tune on the (train-within-train, validation) pair only, store the test-fold figures in the
+manifest's ``metrics``, the vocabularies over every user and item of the ratings, and the data
+set's sha256. EASE: Steck, "Embarrassingly Shallow Autoencoders for Sparse Data", WWW 2019.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ml.checkpoint import Checkpoint
+from ml.data.schema import RatingsDataset
+from ml.data.splits import PROTOCOL_SEED, VALIDATION_SEED, protocol_split
+from ml.evaluation.evaluate import evaluate_ranking
+from ml.models.baselines import EASE, EASEConfig, Popularity
+
+log = logging.getLogger(__name__)
+
+# Values of EASE's lambda tried on the validation pair when none is given.
+DEFAULT_L2_GRID: tuple[float, ...] = (50.0, 100.0, 200.0, 300.0, 500.0, 800.0, 1200.0)
+
+
+@dataclass(frozen=True)
+class EASETrainingConfig:
+    """``l2``: EASE's lambda; ``None`` tunes it on the validation pair over ``DEFAULT_L2_GRID``."""
+
+    l2: float | None = None
+    k: int = 10  # cut-off of the ranking metrics stored in the manifest
+
+    def __post_init__(self) -> None:
+        if self.l2 is not None and (
+            isinstance(self.l2, bool)
+            or not isinstance(self.l2, int | float)
+            or not math.isfinite(self.l2)
+            or self.l2 <= 0
+        ):
+            raise ValueError(f"l2 must be a positive number or null, got {self.l2!r}")
+        if self.k <= 0:
+            raise ValueError(f"k must be positive, got {self.k}")
+
+
+@dataclass(frozen=True)
+class PopularityTrainingConfig:
+    """No hyper-parameters: items ranked by how many users rated them in train."""
+
+    k: int = 10
+
+    def __post_init__(self) -> None:
+        if self.k <= 0:
+            raise ValueError(f"k must be positive, got {self.k}")
+
+
+def _vocab(split_users: Any, split_items: Any) -> dict[str, list[int]]:
+    return {"user": split_users.to_list(), "item": split_items.to_list()}
+
+
+def _check_ratings(ratings: pd.DataFrame) -> None:
+    if ratings.empty:
+        raise ValueError("no ratings to train on")
+    if ratings["user_id"].nunique() < 2 or ratings["item_id"].nunique() < 2:
+        raise ValueError("need at least two users and two items to train")
+
+
+def tune_ease_l2(
+    ratings: pd.DataFrame, grid: tuple[float, ...] = DEFAULT_L2_GRID, k: int = 10
+) -> tuple[float, dict[float, float]]:
+    """The lambda with the best validation nDCG@k (ties: the smaller lambda)."""
+    validation = protocol_split(ratings, seed=PROTOCOL_SEED, validation_seed=VALIDATION_SEED)
+    scores: dict[float, float] = {}
+    for l2 in grid:
+        fitted = EASE.fit(validation.train, EASEConfig(l2))
+        metrics = evaluate_ranking(fitted.score, validation.train, validation.test, k=k)
+        scores[l2] = metrics[f"ndcg@{k}_all"]
+        log.info("ease tuning l2=%s validation ndcg@%d=%.4f", l2, k, scores[l2])
+    best = max(grid, key=lambda value: (scores[value], -value))
+    return best, scores
+
+
+def train_ease(dataset: RatingsDataset, config: EASETrainingConfig) -> Checkpoint:
+    """Fit EASE on the protocol's train fold and evaluate it on the test fold."""
+    _check_ratings(dataset.ratings)
+    started = time.perf_counter()
+    tuning: dict[str, float] = {}
+    l2 = config.l2
+    if l2 is None:
+        l2, scores = tune_ease_l2(dataset.ratings, k=config.k)
+        tuning = {str(key): value for key, value in scores.items()}
+    split = protocol_split(dataset.ratings, seed=PROTOCOL_SEED)
+    fitted = EASE.fit(split.train, EASEConfig(float(l2)))
+    train_seconds = time.perf_counter() - started
+    metrics = evaluate_ranking(fitted.score, split.train, split.test, k=config.k)
+    metrics["train_seconds"] = train_seconds
+    return Checkpoint(
+        model_type="ease",
+        config=asdict(EASEConfig(float(l2))),
+        tensors={"weights": torch.from_numpy(np.ascontiguousarray(fitted.weights))},
+        vocab=_vocab(split.users, split.items),
+        data_sha256=dataset.sha256,
+        metrics=metrics,
+        extra={"dataset": dataset.name, "validation_ndcg_by_l2": tuning},
+    )
+
+
+def train_popularity(dataset: RatingsDataset, config: PopularityTrainingConfig) -> Checkpoint:
+    """Count ratings per item on the protocol's train fold and evaluate on the test fold."""
+    _check_ratings(dataset.ratings)
+    started = time.perf_counter()
+    split = protocol_split(dataset.ratings, seed=PROTOCOL_SEED)
+    fitted = Popularity.fit(split.train)
+    train_seconds = time.perf_counter() - started
+    metrics = evaluate_ranking(fitted.score, split.train, split.test, k=config.k)
+    metrics["train_seconds"] = train_seconds
+    return Checkpoint(
+        model_type="popularity",
+        config={},
+        tensors={"counts": torch.from_numpy(fitted.counts.astype(np.float64))},
+        vocab=_vocab(split.users, split.items),
+        data_sha256=dataset.sha256,
+        metrics=metrics,
+        extra={"dataset": dataset.name},
+    )
