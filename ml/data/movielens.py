@@ -207,7 +207,7 @@ def read_pipe_genre_items(path: Path, sep: str, encoding: str) -> pd.DataFrame:
 
 def read_users(path: Path) -> pd.DataFrame:
     name = path.name
-    if name.endswith(".user"):
+    if name.endswith(".user") and name != "u.user":
         frame = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
         frame.columns = [c.split(":")[0] for c in frame.columns]
     elif name == "u.user":
