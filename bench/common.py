@@ -47,7 +47,10 @@ def machine_info(device: str | torch.device = "cpu") -> dict[str, Any]:
 
 
 def command_line() -> str:
-    return " ".join(shlex.quote(a) for a in [Path(sys.executable).name, "-m", *sys.argv])
+    """The command as typed (``python -m bench rbm``), with the interpreter's path shortened."""
+    argv = list(getattr(sys, "orig_argv", sys.argv))
+    argv[0] = Path(argv[0]).name
+    return " ".join(shlex.quote(a) for a in argv)
 
 
 def timed(fn: Callable[[], Any], repeats: int = 3) -> tuple[Any, list[float]]:
@@ -103,6 +106,7 @@ def write_result(
         f"- created: {context['created_at']}, seed: {seed}",
         f"- machine: {machine['cpu']}, {machine['cores']} cores, torch {machine['torch']} "
         f"({machine['torch_threads']} threads), device {machine['device']}",
+        "",
         "",
     ]
     (RESULTS_DIR / f"{name}.md").write_text("\n".join(header) + markdown_body)
