@@ -1,0 +1,61 @@
+"""Items: lookups by id and genre, popularity counts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.models import Item, Rating
+
+
+def get_item(*, session: Session, item_id: int) -> Item | None:
+    return session.get(Item, item_id)
+
+
+def get_items(*, session: Session, item_ids: Iterable[int]) -> dict[int, Item]:
+    """The items among ``item_ids`` that exist, keyed by id (unknown ids are left out)."""
+    wanted = sorted({int(i) for i in item_ids})
+    found: dict[int, Item] = {}
+    for start in range(0, len(wanted), 900):  # stay under SQLite's bound-parameter limit
+        chunk = wanted[start : start + 900]
+        found.update(
+            {item.id: item for item in session.scalars(select(Item).filter(Item.id.in_(chunk)))}
+        )
+    return found
+
+
+def all_item_ids(*, session: Session) -> list[int]:
+    return list(session.scalars(select(Item.id).order_by(Item.id)))
+
+
+def item_ids_by_genre(*, session: Session, genre: str) -> list[int]:
+    """Ids of the items tagged with ``genre`` (case-insensitive), ascending.
+
+    Genres are a JSON list; filtering in Python keeps one query that works the same on SQLite and
+    PostgreSQL (the catalogue is small next to the ratings).
+    """
+    wanted = genre.strip().casefold()
+    rows = session.execute(select(Item.id, Item.genres).order_by(Item.id))
+    return [item_id for item_id, genres in rows if any(g.casefold() == wanted for g in genres)]
+
+
+def list_genres(*, session: Session) -> list[str]:
+    genres: set[str] = set()
+    for item_genres in session.scalars(select(Item.genres)):
+        genres.update(item_genres)
+    return sorted(genres)
+
+
+def item_popularity(*, session: Session, limit: int | None = None) -> dict[int, int]:
+    """Number of ratings per item, most rated first (ties by id); items never rated are absent."""
+    count = func.count(Rating.id).label("n")
+    query = (
+        select(Rating.item_id, count)
+        .group_by(Rating.item_id)
+        .order_by(count.desc(), Rating.item_id)
+    )
+    if limit is not None:
+        query = query.limit(limit)
+    return {item_id: n for item_id, n in session.execute(query)}

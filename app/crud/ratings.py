@@ -1,0 +1,114 @@
+"""Ratings: a user's ratings, upserts, and the whole table as a ratings frame for retraining."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.crud._dialect import insert_for
+from app.crud._tx import write
+from app.crud.errors import InvalidValueError, UnknownItemError, UnknownUserError
+from app.db.types import utcnow
+from app.models import MAX_RATING, MIN_RATING, Item, Rating, User
+
+RatingInput = tuple[int, float, datetime | None]
+
+
+def check_rating(value: float) -> float:
+    value = float(value)
+    if not MIN_RATING <= value <= MAX_RATING:  # also refuses NaN
+        raise InvalidValueError(f"rating {value} is outside {MIN_RATING}..{MAX_RATING}")
+    return value
+
+
+def get_user_ratings(*, session: Session, user_id: int) -> dict[int, float]:
+    """``{item_id: rating}`` for the user (empty for a user without ratings or unknown)."""
+    rows = session.execute(select(Rating.item_id, Rating.rating).filter(Rating.user_id == user_id))
+    return {item_id: rating for item_id, rating in rows}
+
+
+def count_ratings(*, session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(Rating)) or 0
+
+
+def upsert_ratings(*, session: Session, user_id: int, ratings: Iterable[RatingInput]) -> int:
+    """Insert or update the user's ratings of items, all or nothing; returns how many were written.
+
+    Each entry is ``(item_id, rating, rated_at)``; ``rated_at=None`` means now. A later entry for
+    the same item wins. An unknown user or item, or a rating outside 0.5..5, raises before
+    anything is written.
+    """
+    now = utcnow()
+    latest: dict[int, tuple[float, datetime]] = {}
+    for item_id, value, rated_at in ratings:
+        latest[int(item_id)] = (check_rating(value), rated_at or now)
+    if not latest:
+        return 0
+    with write(session):
+        if session.get(User, user_id) is None:
+            raise UnknownUserError(user_id)
+        known = set(session.scalars(select(Item.id).filter(Item.id.in_(list(latest)))))
+        if missing := set(latest) - known:
+            raise UnknownItemError(missing)
+        rows = [
+            {"user_id": user_id, "item_id": item_id, "rating": value, "rated_at": rated_at}
+            for item_id, (value, rated_at) in latest.items()
+        ]
+        statement = insert_for(session, Rating.__table__)
+        statement = statement.on_conflict_do_update(
+            index_elements=["user_id", "item_id"],
+            set_={"rating": statement.excluded.rating, "rated_at": statement.excluded.rated_at},
+        )
+        session.execute(statement, rows)
+    return len(rows)
+
+
+def delete_rating(*, session: Session, user_id: int, item_id: int) -> bool:
+    """Remove one rating; ``False`` when there was none."""
+    with write(session):
+        rating = session.scalar(
+            select(Rating).filter(Rating.user_id == user_id, Rating.item_id == item_id)
+        )
+        if rating is None:
+            return False
+        session.delete(rating)
+    return True
+
+
+def all_ratings_frame(*, session: Session) -> pd.DataFrame:
+    """Every rating in the ratings schema (user_id int64, item_id int64, rating float32,
+    timestamp int64 seconds), sorted by (user_id, item_id): what ``ml.data`` trainers take."""
+    rows = session.execute(
+        select(Rating.user_id, Rating.item_id, Rating.rating, Rating.rated_at).order_by(
+            Rating.user_id, Rating.item_id
+        )
+    ).all()
+    if not rows:
+        return pd.DataFrame(
+            {
+                "user_id": np.array([], dtype=np.int64),
+                "item_id": np.array([], dtype=np.int64),
+                "rating": np.array([], dtype=np.float32),
+                "timestamp": np.array([], dtype=np.int64),
+            }
+        )
+    user_ids, item_ids, values, rated_at = zip(*rows, strict=True)
+    return pd.DataFrame(
+        {
+            "user_id": np.asarray(user_ids, dtype=np.int64),
+            "item_id": np.asarray(item_ids, dtype=np.int64),
+            "rating": np.asarray(values, dtype=np.float32),
+            "timestamp": np.asarray([_epoch(t) for t in rated_at], dtype=np.int64),
+        }
+    )
+
+
+def _epoch(moment: datetime) -> int:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp())
