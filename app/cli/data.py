@@ -38,3 +38,15 @@ def stats(
             f"{dataset.name} (via {dataset.source}): "
             + ", ".join(f"{v} {k}" for k, v in counts.items())
         )
+
+
+@app.command()
+def load(
+    name: str = typer.Argument("ml-100k", help="ml-100k, ml-1m, ml-latest-small, ml-25m"),
+    ratings: Path | None = typer.Option(None, help="A ratings file or folder instead of NAME."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Bulk-load users, items and ratings into the database; re-running adds no duplicates."""
+    from app.cli.db_load import load_into_database
+
+    load_into_database(load_ratings(name, ratings), progress=progress)
