@@ -33,6 +33,36 @@ class Settings(BaseSettings):
         default=None, description="Bearer token for /v1/admin; admin is disabled when unset."
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # --- web service (app/main.py, app/services/)
+    required_models: str = Field(
+        default="rbm",
+        description="Comma-separated model types that must be loaded for /readyz to answer 200.",
+    )
+    default_models: str = Field(
+        default="rbm,ease",
+        description="Comma-separated model types `deeprec bootstrap` trains when none is active.",
+    )
+    max_upload_bytes: int = Field(
+        default=5 * 1024 * 1024, gt=0, description="Largest request body accepted (413 above)."
+    )
+    retrain_timeout_s: float = Field(
+        default=3600.0, gt=0, description="A retrain subprocess running longer is killed."
+    )
+    retrain_require_not_worse: bool = Field(
+        default=False,
+        description="Activate a retrained model only if its ndcg@10_all is not below the active.",
+    )
+    popularity_cache_s: float = Field(
+        default=30.0, ge=0, description="How long the popularity answer for cold users is cached."
+    )
+
+    @property
+    def required_model_types(self) -> list[str]:
+        return [m.strip() for m in self.required_models.split(",") if m.strip()]
+
+    @property
+    def default_model_types(self) -> list[str]:
+        return [m.strip() for m in self.default_models.split(",") if m.strip()]
 
     @property
     def resolved_database_url(self) -> str:

@@ -1,0 +1,1 @@
+"""The REST API: dependencies (``deps``), the versioned router (``main``) and route modules."""

@@ -1,0 +1,93 @@
+"""FastAPI dependencies: the database session, the model registry, settings, the admin token.
+
+Routes declare what they need with the ``Annotated`` aliases (``SessionDep``, ``RegistryDep``, ...);
+everything lives on ``app.state`` (built by the lifespan in ``app/main.py``), so tests can build
+as many apps as they like with their own settings.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from app.core.config import Settings
+from app.services.catalog import ItemCatalog
+from app.services.metrics import ServiceMetrics
+from app.services.registry import LoadedModel, ModelNotLoadedError, ModelRegistry
+from app.services.retrain import RetrainManager
+
+
+def get_settings_dep(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    with request.app.state.session_factory() as session:
+        yield session
+
+
+def get_registry(request: Request) -> ModelRegistry:
+    return request.app.state.registry
+
+
+def get_catalog(request: Request) -> ItemCatalog:
+    return request.app.state.catalog
+
+
+def get_metrics(request: Request) -> ServiceMetrics:
+    return request.app.state.metrics
+
+
+def get_retrain(request: Request) -> RetrainManager:
+    return request.app.state.retrain
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+SessionDep = Annotated[Session, Depends(get_session)]
+RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
+CatalogDep = Annotated[ItemCatalog, Depends(get_catalog)]
+MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
+RetrainDep = Annotated[RetrainManager, Depends(get_retrain)]
+
+_bearer = HTTPBearer(auto_error=False, description="DEEPREC_ADMIN_TOKEN")
+
+
+def require_admin(
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """Admin calls need ``Authorization: Bearer <DEEPREC_ADMIN_TOKEN>``, compared in constant
+    time. No token configured: 503 (admin disabled); none sent: 401; a wrong one: 403."""
+    configured = settings.admin_token.get_secret_value() if settings.admin_token else ""
+    if not configured:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "admin is disabled: set DEEPREC_ADMIN_TOKEN to enable the admin endpoints",
+        )
+    if credentials is None or not credentials.credentials:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "missing admin token: send 'Authorization: Bearer <token>'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if not hmac.compare_digest(credentials.credentials.encode(), configured.encode()):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "wrong admin token")
+
+
+AdminDep = Depends(require_admin)
+
+
+def loaded_model(registry: ModelRegistry, model_type: str) -> LoadedModel:
+    """The loaded model of ``model_type`` or a clear HTTP error: 422 for a model type that does
+    not exist, 503 for one that exists but has no loaded version. For route modules that serve one
+    model family (images, embeddings, GAN)."""
+    try:
+        return registry.get(model_type)
+    except ModelNotLoadedError as exc:
+        code = status.HTTP_422_UNPROCESSABLE_CONTENT if exc.unknown_type else 503
+        raise HTTPException(code, str(exc)) from exc

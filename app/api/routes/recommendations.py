@@ -1,0 +1,71 @@
+"""Top-k recommendations for one user, folded in from their ratings at request time."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from app.api.deps import CatalogDep, MetricsDep, RegistryDep, SessionDep
+from app.api.routes.users import UserId
+from app.schemas.common import ERROR_RESPONSES
+from app.schemas.item import ScoredItem
+from app.schemas.recommendation import RecommendationsPublic
+from app.services.recommendations import recommend
+
+router = APIRouter(prefix="/v1/users", tags=["recommendations"], responses=ERROR_RESPONSES)
+
+
+@router.get("/{user_id}/recommendations", response_model=RecommendationsPublic)
+def recommendations(
+    session: SessionDep,
+    registry: RegistryDep,
+    catalog: CatalogDep,
+    metrics: MetricsDep,
+    user_id: UserId,
+    k: Annotated[int, Query(ge=1, le=1000, description="How many items.")] = 10,
+    model: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            description="Model type (rbm, autoencoder, ease, ...); default: the best loaded.",
+        ),
+    ] = None,
+    exclude_seen: Annotated[bool, Query(description="Leave out items the user rated.")] = True,
+    genre: Annotated[
+        str | None, Query(max_length=64, description="Only items of this genre.")
+    ] = None,
+) -> RecommendationsPublic:
+    """The user's top-k items with titles and scores, and the model version that answered.
+
+    A user without ratings the model knows gets the most rated items (``strategy: popularity``).
+    """
+    result = recommend(
+        session=session,
+        registry=registry,
+        catalog=catalog,
+        metrics=metrics,
+        user_id=user_id,
+        k=k,
+        model=model,
+        exclude_seen=exclude_seen,
+        genre=genre,
+    )
+    return RecommendationsPublic(
+        user_id=result.user_id,
+        model=result.model,
+        model_version=result.model_version,
+        strategy=result.strategy,
+        k=k,
+        genre=genre or None,
+        items=[
+            ScoredItem(
+                id=s.item.id,
+                title=s.item.title,
+                year=s.item.year,
+                genres=list(s.item.genres),
+                score=s.score,
+            )
+            for s in result.items
+        ],
+    )

@@ -1,0 +1,226 @@
+"""The FastAPI application: ``create_app()`` and the lifespan that opens the database and loads
+the ACTIVE version of every model type into the registry.
+
+Run it with ``deeprec serve`` (uvicorn with ``app.main:create_app`` as factory). Start-up with no
+database schema or no checkpoint is healthy but not ready: ``/readyz`` says what is missing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.api.main import api_router
+from app.core.config import Settings, get_settings
+from app.core.logging import configure_logging
+from app.crud import CrudError, list_active_model_versions
+from app.crud.errors import ConflictError, InvalidValueError, NotFoundError
+from app.db.session import create_db_engine, create_session_factory
+from app.services.catalog import ItemCatalog
+from app.services.metrics import PrometheusMiddleware, ServiceMetrics
+from app.services.recommendations import InvalidRequestError
+from app.services.registry import ModelNotLoadedError, ModelRegistry
+from app.services.retrain import RetrainConflictError, RetrainManager
+from ml.device import resolve_device
+from ml.inference import LOADERS
+
+log = logging.getLogger(__name__)
+
+
+def load_active_models(app: FastAPI) -> None:
+    """Load the active version of every known model type; failures are logged and recorded
+    (``/readyz`` shows them), never fatal."""
+    registry: ModelRegistry = app.state.registry
+    try:
+        with app.state.session_factory() as session:
+            active = list_active_model_versions(session=session)
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        log.warning("no model versions read (is the database migrated?): %s", reason)
+        app.state.startup_error = reason
+        return
+    for row in active:
+        if row.model_type not in LOADERS:
+            log.warning(
+                "ignoring active version %s of unknown type %r", row.version, row.model_type
+            )
+            continue
+        try:
+            registry.load_and_swap(
+                model_type=row.model_type,
+                version=row.version,
+                checkpoint_path=row.checkpoint_path,
+                sha256=row.sha256,
+                version_id=row.id,
+                metrics=row.metrics,
+            )
+        except Exception as exc:
+            log.error("cannot load %s version %s: %s", row.model_type, row.version, exc)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    configure_logging(settings.log_level)
+    device = resolve_device(settings.device)
+    engine = create_db_engine(settings.resolved_database_url)
+    session_factory = create_session_factory(engine)
+    registry = ModelRegistry(device)
+    metrics: ServiceMetrics = app.state.metrics
+    metrics.watch_models(registry)
+    app.state.engine = engine
+    app.state.session_factory = session_factory
+    app.state.registry = registry
+    app.state.catalog = ItemCatalog(session_factory, popularity_ttl_s=settings.popularity_cache_s)
+    app.state.retrain = RetrainManager(
+        settings=settings, session_factory=session_factory, registry=registry, metrics=metrics
+    )
+    app.state.startup_error = None
+    log.info("starting on device %s with database %s", device, engine.url.render_as_string())
+    await run_in_threadpool(load_active_models, app)
+    if app.state.startup_error is None:
+        try:
+            await run_in_threadpool(app.state.retrain.recover_interrupted)
+        except SQLAlchemyError as exc:
+            log.warning("cannot check for interrupted retrain jobs: %s", exc)
+    log.info("serving models: %s", registry.model_types() or "none")
+    try:
+        yield
+    finally:
+        await run_in_threadpool(app.state.retrain.shutdown)
+        engine.dispose()
+
+
+class BodySizeLimitMiddleware:
+    """413 with a JSON body for requests larger than ``max_bytes`` (declared or streamed)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def _reject(self, send: Send) -> None:
+        response = JSONResponse(
+            {"detail": f"request body too large: the limit is {self.max_bytes} bytes"},
+            status_code=status.HTTP_413_CONTENT_TOO_LARGE,
+        )
+        await response({"type": "http"}, _empty_receive, send)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = 0
+                if declared > self.max_bytes:
+                    await self._reject(send)
+                    return
+        received = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _BodyTooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _BodyTooLarge:
+            if not started:
+                await self._reject(send)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _empty_receive() -> Message:
+    return {"type": "http.disconnect"}
+
+
+def _error(code: int, detail: object) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=code)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Every error is JSON ``{"detail": ...}`` with the right status; never a bare 500 page."""
+
+    @app.exception_handler(NotFoundError)
+    async def not_found(_: Request, exc: NotFoundError) -> JSONResponse:
+        return _error(status.HTTP_404_NOT_FOUND, str(exc))
+
+    @app.exception_handler(ConflictError)
+    async def conflict(_: Request, exc: ConflictError) -> JSONResponse:
+        return _error(status.HTTP_409_CONFLICT, str(exc))
+
+    @app.exception_handler(RetrainConflictError)
+    async def retrain_conflict(_: Request, exc: RetrainConflictError) -> JSONResponse:
+        return _error(status.HTTP_409_CONFLICT, str(exc))
+
+    @app.exception_handler(InvalidValueError)
+    @app.exception_handler(InvalidRequestError)
+    async def invalid(_: Request, exc: Exception) -> JSONResponse:
+        return _error(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc))
+
+    @app.exception_handler(CrudError)
+    async def crud_error(_: Request, exc: CrudError) -> JSONResponse:
+        return _error(status.HTTP_409_CONFLICT, str(exc))
+
+    @app.exception_handler(ModelNotLoadedError)
+    async def not_loaded(_: Request, exc: ModelNotLoadedError) -> JSONResponse:
+        code = status.HTTP_422_UNPROCESSABLE_CONTENT if exc.unknown_type else 503
+        return _error(code, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in exc.errors()]
+        return _error(status.HTTP_422_UNPROCESSABLE_CONTENT, errors)
+
+    @app.exception_handler(SQLAlchemyError)
+    async def database(_: Request, exc: SQLAlchemyError) -> JSONResponse:
+        log.error("database error: %s", exc)
+        return _error(status.HTTP_503_SERVICE_UNAVAILABLE, "the database is unavailable")
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return _error(status.HTTP_500_INTERNAL_SERVER_ERROR, "internal server error")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """A new application; ``settings`` default to the environment (``DEEPREC_*``)."""
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="DeepRec",
+        summary="Recommendations from RBMs, autoencoders, DBNs and GANs.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.metrics = ServiceMetrics()
+    app.include_router(api_router)
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(PrometheusMiddleware, metrics=app.state.metrics)
+    return app

@@ -1,0 +1,1 @@
+"""Pydantic request and response bodies (``XBase`` / ``XCreate`` / ``XPublic``), with examples."""

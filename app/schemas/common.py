@@ -1,0 +1,20 @@
+"""Shapes shared by every route: the error body."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+
+class ErrorPublic(BaseModel):
+    """Every error answer: ``{"detail": "what was wrong"}`` (422s carry a list of field errors)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"detail": "unknown user 4242"}]})
+
+    detail: str | list[dict[str, object]]
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    404: {"model": ErrorPublic, "description": "Unknown user, item or model version."},
+    422: {"model": ErrorPublic, "description": "Invalid parameters."},
+    503: {"model": ErrorPublic, "description": "The model needed is not loaded."},
+}

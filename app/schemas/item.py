@@ -1,0 +1,54 @@
+"""Items and item neighbours."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ITEM_EXAMPLE = {
+    "id": 50,
+    "title": "Star Wars",
+    "year": 1977,
+    "genres": ["Action", "Adventure", "Romance", "Sci-Fi", "War"],
+}
+
+
+class ItemPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [ITEM_EXAMPLE]})
+
+    id: int
+    title: str
+    year: int | None = None
+    genres: list[str] = Field(default_factory=list)
+
+
+class ScoredItem(ItemPublic):
+    score: float
+
+
+class SimilarItemsPublic(BaseModel):
+    model_config = ConfigDict(
+        protected_namespaces=(),
+        json_schema_extra={
+            "examples": [
+                {
+                    "item": ITEM_EXAMPLE,
+                    "model": "rbm",
+                    "model_version": "20261127T110000Z",
+                    "similar": [
+                        {
+                            **ITEM_EXAMPLE,
+                            "id": 172,
+                            "title": "Empire Strikes Back, The",
+                            "year": 1980,
+                            "score": 0.93,
+                        }
+                    ],
+                }
+            ]
+        },
+    )
+
+    item: ItemPublic
+    model: str
+    model_version: str
+    similar: list[ScoredItem] = Field(description="Cosine neighbours in embedding space.")

@@ -1,0 +1,1 @@
+"""Service logic behind the routes: model registry, recommendations, retrain jobs, metrics."""

@@ -1,0 +1,241 @@
+"""Recommendation logic behind the routes: pick a model, fold the user in, fall back to popularity.
+
+The user's ratings are read from the database at request time and handed to the model's
+``recommend`` (fold-in), so a rating written a moment ago counts in the very next answer. A user
+whose ratings the model cannot use (none at all, or only items it never saw) gets the most rated
+items instead, marked ``strategy="popularity"``. Everything here is synchronous and CPU-bound: the
+routes call it from FastAPI's threadpool, never on the event loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.crud.errors import UnknownItemError, UnknownUserError
+from app.models import Rating, User
+from app.services.catalog import ItemCatalog, ItemInfo
+from app.services.metrics import ServiceMetrics
+from app.services.registry import LoadedModel, ModelNotLoadedError, ModelRegistry
+from ml.inference import LOADERS, Recommender
+
+# Which loaded model answers when the client names none: the first loaded of these.
+DEFAULT_MODEL_ORDER: tuple[str, ...] = ("rbm", "autoencoder", "ease", "autorec", "popularity")
+
+
+class InvalidRequestError(ValueError):
+    """A parameter the service cannot honour (unknown genre, a model that cannot recommend)."""
+
+
+@dataclass(frozen=True)
+class ScoredItemInfo:
+    item: ItemInfo
+    score: float
+
+
+@dataclass(frozen=True)
+class Recommendations:
+    user_id: int
+    model: str
+    model_version: str | None
+    strategy: Literal["model", "popularity"]
+    items: list[ScoredItemInfo]
+
+
+def recommender_types(registry: ModelRegistry) -> list[str]:
+    return [t for t, e in registry.snapshot().items() if isinstance(e.model, Recommender)]
+
+
+def choose_recommender(registry: ModelRegistry, model: str | None) -> LoadedModel:
+    """The named model, or the best loaded one; raises for a model that cannot recommend."""
+    if model is None:
+        for candidate in DEFAULT_MODEL_ORDER:
+            entry = registry.find(candidate)
+            if entry is not None and isinstance(entry.model, Recommender):
+                return entry
+        raise ModelNotLoadedError(DEFAULT_MODEL_ORDER[0], registry.model_types())
+    if model not in LOADERS:
+        raise InvalidRequestError(
+            f"unknown model {model!r}; choose one of {sorted(recommender_types(registry))}"
+        )
+    entry = registry.get(model)
+    if not isinstance(entry.model, Recommender):
+        raise InvalidRequestError(
+            f"model {model!r} does not serve recommendations; "
+            f"choose one of {sorted(recommender_types(registry))}"
+        )
+    return entry
+
+
+def user_ratings(session: Session, user_id: int) -> dict[int, float]:
+    """``{item_id: rating}`` read now; :class:`UnknownUserError` for a user that does not exist."""
+    rows = session.execute(
+        select(Rating.item_id, Rating.rating).where(Rating.user_id == user_id)
+    ).all()
+    if not rows and session.get(User, user_id) is None:
+        raise UnknownUserError(user_id)
+    return {int(item_id): float(value) for item_id, value in rows}
+
+
+def _candidates(catalog: ItemCatalog, genre: str | None) -> tuple[int, ...] | None:
+    if genre is None or not genre.strip():
+        return None
+    ids = catalog.genre_item_ids(genre)
+    if ids is None:
+        raise InvalidRequestError(f"unknown genre {genre!r}; known: {list(catalog.genres())}")
+    return ids
+
+
+def _popular(
+    catalog: ItemCatalog,
+    k: int,
+    seen: dict[int, float],
+    exclude_seen: bool,
+    candidates: tuple[int, ...] | None,
+) -> list[tuple[int, float]]:
+    allowed = set(candidates) if candidates is not None else None
+    answer: list[tuple[int, float]] = []
+    for item_id, count in catalog.popularity():
+        if exclude_seen and item_id in seen:
+            continue
+        if allowed is not None and item_id not in allowed:
+            continue
+        answer.append((item_id, float(count)))
+        if len(answer) == k:
+            break
+    return answer
+
+
+def _with_metadata(
+    catalog: ItemCatalog, ranked: Sequence[tuple[int, float]]
+) -> list[ScoredItemInfo]:
+    infos = catalog.get_many(item_id for item_id, _ in ranked)
+    return [
+        ScoredItemInfo(infos.get(i) or ItemInfo(i, f"item {i}", None, ()), score)
+        for i, score in ranked
+    ]
+
+
+def recommend(
+    *,
+    session: Session,
+    registry: ModelRegistry,
+    catalog: ItemCatalog,
+    metrics: ServiceMetrics,
+    user_id: int,
+    k: int,
+    model: str | None,
+    exclude_seen: bool,
+    genre: str | None,
+) -> Recommendations:
+    candidates = _candidates(catalog, genre)
+    seen = user_ratings(session, user_id)
+    # Resolve the model before deciding on popularity, so a bad model name is always a 4xx.
+    try:
+        entry: LoadedModel | None = choose_recommender(registry, model)
+    except ModelNotLoadedError:
+        if model is not None:
+            raise
+        entry = None  # nothing loaded at all: popularity from the database still answers
+    known = {i: r for i, r in seen.items() if i in entry.model.items} if entry is not None else {}
+    if entry is None or not known:
+        ranked = _popular(catalog, k, seen, exclude_seen, candidates)
+        return Recommendations(
+            user_id, "popularity", None, "popularity", _with_metadata(catalog, ranked)
+        )
+    recommender: Recommender = entry.model
+    with metrics.time_inference(entry.model_type, "recommend"):
+        ranked = recommender.recommend(
+            seen,
+            k,
+            exclude_seen=exclude_seen,
+            candidates=np.asarray(candidates, dtype=np.int64) if candidates is not None else None,
+        )
+    return Recommendations(
+        user_id, entry.model_type, entry.version, "model", _with_metadata(catalog, ranked)
+    )
+
+
+# ------------------------------------------------------------------------- similar items
+_NORMALISED: dict[int, tuple[LoadedModel, np.ndarray]] = {}
+
+
+def item_embedding_types(registry: ModelRegistry) -> list[str]:
+    return sorted(
+        t
+        for t, e in registry.snapshot().items()
+        if isinstance(e.model, Recommender) and e.model.item_embeddings is not None
+    )
+
+
+def choose_embedding_model(registry: ModelRegistry, model: str | None) -> LoadedModel:
+    if model is None:
+        for candidate in DEFAULT_MODEL_ORDER:
+            entry = registry.find(candidate)
+            if (
+                entry is not None
+                and isinstance(entry.model, Recommender)
+                and entry.model.item_embeddings is not None
+            ):
+                return entry
+        for candidate in item_embedding_types(registry):
+            return registry.get(candidate)
+        raise ModelNotLoadedError("rbm", registry.model_types())
+    entry = choose_recommender(registry, model)
+    if entry.model.item_embeddings is None:
+        raise InvalidRequestError(
+            f"model {model!r} has no item embeddings; "
+            f"choose one of {item_embedding_types(registry)}"
+        )
+    return entry
+
+
+def _unit_embeddings(entry: LoadedModel) -> np.ndarray:
+    """Row-normalised item embeddings (I, d), computed once per loaded model version."""
+    key = id(entry)
+    cached = _NORMALISED.get(key)
+    if cached is not None and cached[0] is entry:
+        return cached[1]
+    vectors = np.asarray(entry.model.item_embeddings(), dtype=np.float32)  # (I, d)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)  # (I, 1)
+    unit = vectors / np.maximum(norms, 1e-12)
+    _NORMALISED.clear()  # keep one model's embeddings at a time per process: bounded memory
+    _NORMALISED[key] = (entry, unit)
+    return unit
+
+
+def similar_items(
+    *,
+    registry: ModelRegistry,
+    catalog: ItemCatalog,
+    metrics: ServiceMetrics,
+    item_id: int,
+    k: int,
+    model: str | None,
+) -> tuple[LoadedModel, ItemInfo, list[ScoredItemInfo]]:
+    """Cosine neighbours of ``item_id`` in the model's item-embedding space."""
+    info = catalog.get(item_id)
+    if info is None:
+        raise UnknownItemError([item_id])
+    entry = choose_embedding_model(registry, model)
+    recommender: Recommender = entry.model
+    index = recommender.items.index_of(item_id)
+    if index is None:
+        raise InvalidRequestError(
+            f"item {item_id} is not in the {entry.model_type} model's vocabulary "
+            "(it had no ratings when the model was trained)"
+        )
+    with metrics.time_inference(entry.model_type, "similar"):
+        unit = _unit_embeddings(entry)
+        cosine = unit @ unit[index]  # (I,)
+        cosine[index] = -np.inf
+        k = min(k, len(cosine) - 1)
+        top = np.argpartition(-cosine, k - 1)[:k] if k > 0 else np.array([], dtype=np.int64)
+        top = top[np.argsort(-cosine[top], kind="stable")]
+    ranked = [(int(recommender.items.ids[i]), float(cosine[i])) for i in top]
+    return entry, info, _with_metadata(catalog, ranked)

@@ -1,0 +1,169 @@
+"""The models the service answers with: one loaded object per model type, swapped atomically.
+
+Every route reads a model through ``registry.get(model_type)``, which returns a
+:class:`LoadedModel` (``.version`` and ``.model`` plus where it came from). A retrain loads the new
+checkpoint OUTSIDE the lock and then replaces the reference under it: a request that already holds
+the old ``LoadedModel`` finishes on it (nothing is dropped), the next request gets the new one.
+The registry is generic: it does not know what a model does, only its type and version.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ml.checkpoint import CheckpointError, checkpoint_sha256
+from ml.inference import LOADERS, load_model
+
+log = logging.getLogger(__name__)
+
+Loader = Callable[[str | Path, torch.device], Any]
+
+
+class ModelNotLoadedError(LookupError):
+    """No model of that type is loaded (none trained or activated yet, or its load failed)."""
+
+    def __init__(self, model_type: str, loaded: list[str]) -> None:
+        self.model_type = model_type
+        self.loaded = loaded
+        known = model_type in LOADERS
+        reason = "is not loaded" if known else "is not a known model type"
+        super().__init__(f"model {model_type!r} {reason}; loaded: {', '.join(loaded) or 'none'}")
+
+    @property
+    def unknown_type(self) -> bool:
+        return self.model_type not in LOADERS
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """One served model: the object ``ml.inference`` built, and the version it came from."""
+
+    model_type: str
+    version: str
+    model: Any
+    checkpoint_path: str
+    sha256: str | None = None
+    version_id: int | None = None  # the model_version row, when it came from the database
+    metrics: dict[str, Any] = field(default_factory=dict)
+    loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+def verify_sha256(path: str | Path, expected: str | None) -> str:
+    """The checkpoint's fingerprint; :class:`CheckpointError` if it differs from ``expected``."""
+    actual = checkpoint_sha256(path)
+    if expected is not None and actual != expected:
+        raise CheckpointError(
+            f"{path}: checkpoint sha256 {actual[:12]}... differs from the registered "
+            f"{expected[:12]}... (the files changed after registration)"
+        )
+    return actual
+
+
+class ModelRegistry:
+    """Thread-safe map model_type -> :class:`LoadedModel` with atomic replacement."""
+
+    def __init__(self, device: torch.device | str = "cpu", loader: Loader = load_model) -> None:
+        self.device = torch.device(device)
+        self._loader = loader
+        self._models: dict[str, LoadedModel] = {}
+        self._errors: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    # ---------------------------------------------------------------- reading
+    def get(self, model_type: str) -> LoadedModel:
+        """The loaded model of that type, or :class:`ModelNotLoadedError`."""
+        entry = self._models.get(model_type)  # one dict read: atomic under the GIL
+        if entry is None:
+            raise ModelNotLoadedError(model_type, self.model_types())
+        return entry
+
+    def find(self, model_type: str) -> LoadedModel | None:
+        return self._models.get(model_type)
+
+    def __contains__(self, model_type: object) -> bool:
+        return model_type in self._models
+
+    def model_types(self) -> list[str]:
+        return sorted(self._models)
+
+    def snapshot(self) -> dict[str, LoadedModel]:
+        """A consistent copy of everything loaded right now."""
+        with self._lock:
+            return dict(self._models)
+
+    def errors(self) -> dict[str, str]:
+        """Why the last load of a model type failed (cleared by a successful load)."""
+        with self._lock:
+            return dict(self._errors)
+
+    # ---------------------------------------------------------------- writing
+    def swap(self, entry: LoadedModel) -> LoadedModel | None:
+        """Make ``entry`` the served model of its type; returns the one it replaced."""
+        with self._lock:
+            old = self._models.get(entry.model_type)
+            self._models[entry.model_type] = entry
+            self._errors.pop(entry.model_type, None)
+        log.info(
+            "serving %s version %s (was %s)",
+            entry.model_type,
+            entry.version,
+            old.version if old else "none",
+        )
+        return old
+
+    def remove(self, model_type: str) -> LoadedModel | None:
+        with self._lock:
+            return self._models.pop(model_type, None)
+
+    def record_error(self, model_type: str, message: str) -> None:
+        with self._lock:
+            self._errors[model_type] = message
+
+    def load(
+        self,
+        *,
+        model_type: str,
+        version: str,
+        checkpoint_path: str | Path,
+        sha256: str | None = None,
+        version_id: int | None = None,
+        metrics: dict[str, Any] | None = None,
+    ) -> LoadedModel:
+        """Load a checkpoint (sha256 verified) WITHOUT serving it yet; call :meth:`swap` next.
+
+        Raises :class:`CheckpointError` (or the loader's error) when the checkpoint is unusable.
+        """
+        path = Path(checkpoint_path)
+        actual = verify_sha256(path, sha256)
+        model = self._loader(path, self.device)
+        found = getattr(model, "model_type", model_type)
+        if found != model_type:
+            raise CheckpointError(f"{path}: holds a {found!r} model, not {model_type!r}")
+        return LoadedModel(
+            model_type=model_type,
+            version=version,
+            model=model,
+            checkpoint_path=str(path),
+            sha256=actual,
+            version_id=version_id,
+            metrics=dict(metrics or {}),
+        )
+
+    def load_and_swap(self, **kwargs: Any) -> LoadedModel:
+        """Load then serve; a failure is recorded and re-raised, the old model stays served."""
+        model_type = kwargs["model_type"]
+        try:
+            entry = self.load(**kwargs)
+        except Exception as exc:
+            self.record_error(model_type, f"{type(exc).__name__}: {exc}".splitlines()[0])
+            raise
+        self.swap(entry)
+        return entry
