@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -107,3 +109,225 @@ class BernoulliRBM(nn.Module):
             "visible_bias": self.visible_bias,
             "hidden_bias": self.hidden_bias,
         }
+
+
+# --------------------------------------------------------------------------------------------
+# The rating RBM (collaborative filtering)
+# --------------------------------------------------------------------------------------------
+
+RANKING_SCORES = ("p_rated", "expected_rating", "p_rated_x_rating")
+
+
+@dataclass(frozen=True)
+class RBMConfig:
+    """The rating RBM of Salakhutdinov, Mnih & Hinton (ICML 2007), with a rated/unrated visible.
+
+    n_items: items in the vocabulary (set by the trainer from the data).
+    n_hidden: binary hidden units.
+    n_ratings: K, softmax states per item (ratings are binned to 1..K).
+    model_rated: also model WHICH items a user rates (one binary "rated" visible per item, see
+        the module docstring); False gives the paper's plain model where unrated items are absent.
+    ranking_score: what ranks items: ``p_rated`` (probability the user rates the item),
+        ``expected_rating`` (E[r], the paper's prediction) or ``p_rated_x_rating`` (their product).
+    learning_rate, momentum, final_momentum (after ``momentum_switch_epoch``), weight_decay:
+        the CD update (mean gradient over a mini-batch of ``batch_size`` users).
+    cd_k_max, cd_k_step_epochs: k of CD-k rises 1, 3, 5, ... every ``cd_k_step_epochs`` epochs,
+        capped at ``cd_k_max`` (the paper's schedule: "T" grows during learning).
+    persistent: persistent CD (PCD) chains instead of chains restarted at the data.
+    epochs: passes over the training users (chosen by validation early stopping).
+    """
+
+    n_items: int = 0
+    n_hidden: int = 200
+    n_ratings: int = 5
+    model_rated: bool = True
+    ranking_score: str = "p_rated"
+    learning_rate: float = 0.05
+    momentum: float = 0.5
+    final_momentum: float = 0.9
+    momentum_switch_epoch: int = 5
+    weight_decay: float = 1e-3
+    batch_size: int = 64
+    cd_k_max: int = 5
+    cd_k_step_epochs: int = 10
+    persistent: bool = False
+    epochs: int = 30
+
+    def __post_init__(self) -> None:
+        if self.n_items < 0 or self.n_hidden <= 0 or self.n_ratings < 2:
+            raise ValueError("need n_items >= 0, n_hidden > 0 and n_ratings >= 2")
+        if self.ranking_score not in RANKING_SCORES:
+            raise ValueError(f"ranking_score must be one of {RANKING_SCORES}")
+        if self.ranking_score != "expected_rating" and not self.model_rated:
+            raise ValueError(f"ranking_score={self.ranking_score!r} needs model_rated=true")
+        if self.learning_rate <= 0 or self.weight_decay < 0 or self.batch_size < 1:
+            raise ValueError("need learning_rate > 0, weight_decay >= 0, batch_size >= 1")
+        if not (0 <= self.momentum < 1 and 0 <= self.final_momentum < 1):
+            raise ValueError("momentum must be in [0, 1)")
+        if self.cd_k_max < 1 or self.cd_k_step_epochs < 1 or self.epochs < 1:
+            raise ValueError("need cd_k_max >= 1, cd_k_step_epochs >= 1, epochs >= 1")
+
+    def cd_k(self, epoch: int) -> int:
+        """k of CD-k at ``epoch`` (1-based): 1, 3, 5, ... every ``cd_k_step_epochs`` epochs."""
+        return min(self.cd_k_max, 1 + 2 * ((epoch - 1) // self.cd_k_step_epochs))
+
+    def momentum_at(self, epoch: int) -> float:
+        return self.momentum if epoch <= self.momentum_switch_epoch else self.final_momentum
+
+
+def bin_ratings(values: Tensor, n_ratings: int = 5) -> Tensor:
+    """Rating values to softmax states 1..K (half stars round up: 3.5 -> 4); 0 stays unrated."""
+    binned = torch.ceil(values - 1e-6).clamp(1, n_ratings).long()
+    return torch.where(values > 0, binned, torch.zeros_like(binned))
+
+
+class RatingRBM(nn.Module):
+    """Softmax-visible RBM over items, optionally with a binary "rated" visible per item.
+
+    Visible state of item i for a user: unrated, or rated with value k in 1..K. Energy
+    (Salakhutdinov et al. 2007, eq. 3, extended by the rated indicator r_i = sum_k v_ik)::
+
+        E(v, h) = -sum_ik v_ik (W_ik h + b_ik) - sum_i r_i (D_i h + c_i) - b_h h
+
+    so the K+1 states of item i have logits 0 (unrated) and ``c_i + b_ik + h (D_i + W_ik)``.
+    With ``model_rated=False`` only rated items are visible (the paper's model): D and c unused.
+    Parameters: rating_weight W (I, K, H), rated_weight D (I, H), rating_bias b (I, K),
+    rated_bias c (I,), hidden_bias b_h (H,).
+    """
+
+    def __init__(self, config: RBMConfig, generator: torch.Generator | None = None) -> None:
+        super().__init__()
+        self.config = config
+        i, k, h = config.n_items, config.n_ratings, config.n_hidden
+        self.rating_weight = nn.Parameter(
+            torch.randn(i, k, h, generator=generator) * 0.01, requires_grad=False
+        )  # (I, K, H)
+        self.rated_weight = nn.Parameter(
+            torch.randn(i, h, generator=generator) * 0.01, requires_grad=False
+        )  # (I, H)
+        self.rating_bias = nn.Parameter(torch.zeros(i, k), requires_grad=False)  # (I, K)
+        self.rated_bias = nn.Parameter(torch.zeros(i), requires_grad=False)  # (I,)
+        self.hidden_bias = nn.Parameter(torch.zeros(h), requires_grad=False)  # (H,)
+
+    def cd_parameters(self) -> dict[str, nn.Parameter]:
+        return dict(self.named_parameters())
+
+    @torch.no_grad()
+    def init_biases(self, bins: Tensor, prior: float = 1.0) -> None:
+        """Visible biases from the data: log rating frequencies per item (smoothed by ``prior``
+        pseudo-counts per state) and the log-odds of each item being rated. ``bins`` (U, I)."""
+        k = self.config.n_ratings
+        onehot = F.one_hot(bins, k + 1)[..., 1:].float()  # (U, I, K)
+        counts = onehot.sum(0) + prior  # (I, K)
+        self.rating_bias.copy_(torch.log(counts / counts.sum(1, keepdim=True)))
+        p = ((bins > 0).float().mean(0)).clamp(1e-4, 1 - 1e-4)  # (I,)
+        self.rated_bias.copy_(torch.log(p / (1 - p)))
+
+    def split_visible(self, bins: Tensor) -> tuple[Tensor, Tensor]:
+        """Dense states (B, I) in 0..K -> one-hot ratings (B, I, K) and rated indicator (B, I)."""
+        onehot = F.one_hot(bins, self.config.n_ratings + 1)[..., 1:].float()  # (B, I, K)
+        return onehot, (bins > 0).float()
+
+    def hidden_input(self, onehot: Tensor, rated: Tensor) -> Tensor:
+        """x = b_h + sum_ik v_ik W_ik (+ sum_i r_i D_i), shape (B, H)."""
+        b, i, k = onehot.shape
+        x = onehot.reshape(b, i * k) @ self.rating_weight.reshape(i * k, -1)  # (B, H)
+        if self.config.model_rated:
+            x = x + rated @ self.rated_weight
+        return x + self.hidden_bias
+
+    def hidden_probs(self, onehot: Tensor, rated: Tensor) -> Tensor:
+        return torch.sigmoid(self.hidden_input(onehot, rated))  # (B, H)
+
+    def rating_logits(self, h: Tensor) -> Tensor:
+        """Logits of the rated states, ``c_i + b_ik + h (D_i + W_ik)``, shape (B, I, K)."""
+        i, k, n_h = self.rating_weight.shape
+        logits = (h @ self.rating_weight.reshape(i * k, n_h).T).reshape(-1, i, k)  # (B, I, K)
+        logits = logits + self.rating_bias
+        if self.config.model_rated:
+            logits = logits + (h @ self.rated_weight.T + self.rated_bias).unsqueeze(-1)
+        return logits
+
+    def visible_probs(self, h: Tensor) -> tuple[Tensor, Tensor]:
+        """p(v_ik = 1 | h) (B, I, K) and p(rated_i | h) (B, I).
+
+        With ``model_rated`` the K rated states compete with "unrated" (logit 0); without it the
+        softmax runs over the K ratings only and p(rated) is 1 (the item is assumed rated).
+        """
+        logits = self.rating_logits(h)  # (B, I, K)
+        if not self.config.model_rated:
+            probs = torch.softmax(logits, -1)
+            return probs, torch.ones_like(probs[..., 0])
+        zeros = torch.zeros_like(logits[..., :1])
+        probs = torch.softmax(torch.cat([zeros, logits], -1), -1)  # (B, I, K+1)
+        return probs[..., 1:], 1 - probs[..., 0]
+
+    def free_energy(self, onehot: Tensor, rated: Tensor) -> Tensor:
+        """F(v) = -sum v_ik b_ik - sum r_i c_i - sum_j softplus(x_j), shape (B,)."""
+        visible = (onehot * self.rating_bias).sum((1, 2))  # (B,)
+        if self.config.model_rated:
+            visible = visible + rated @ self.rated_bias
+        return -visible - F.softplus(self.hidden_input(onehot, rated)).sum(-1)
+
+    @torch.inference_mode()
+    def predict(self, bins: Tensor) -> tuple[Tensor, Tensor]:
+        """Fold-in by one mean-field up-pass and down-pass (the paper's prediction, eq. 7).
+
+        Returns E[r | rated] = sum_k k p(v_ik = 1 | h, rated) (B, I) and p(rated | h) (B, I).
+        """
+        onehot, rated = self.split_visible(bins)
+        logits = self.rating_logits(self.hidden_probs(onehot, rated))  # (B, I, K)
+        values = torch.arange(1, self.config.n_ratings + 1, device=bins.device, dtype=logits.dtype)
+        expected = torch.softmax(logits, -1) @ values  # (B, I): p(k | rated, h) sums to one
+        if not self.config.model_rated:
+            return expected, torch.ones_like(expected)
+        # p(rated | h) = 1 - p(unrated) = sigma(logsumexp_k logits) (unrated has logit 0).
+        return expected, torch.sigmoid(torch.logsumexp(logits, -1))
+
+    @torch.inference_mode()
+    def score(self, bins: Tensor) -> Tensor:
+        """The ranking score of ``config.ranking_score`` for every item, shape (B, I)."""
+        return self.predict_and_score(bins)[1]
+
+    @torch.inference_mode()
+    def predict_and_score(self, bins: Tensor) -> tuple[Tensor, Tensor]:
+        """E[r | rated] and the ranking score from one fold-in pass, each (B, I)."""
+        expected, p_rated = self.predict(bins)
+        if self.config.ranking_score == "expected_rating":
+            return expected, expected
+        if self.config.ranking_score == "p_rated":
+            return expected, p_rated
+        return expected, p_rated * expected
+
+    def item_embeddings(self) -> Tensor:
+        """Each item's weights to the hiddens: D_i + mean_k W_ik, shape (I, H)."""
+        emb = self.rating_weight.mean(1)
+        return emb + self.rated_weight if self.config.model_rated else emb
+
+
+def dense_states(rows: sp.csr_matrix, n_ratings: int, device: torch.device | str) -> Tensor:
+    """Densify one batch of CSR rating rows (B, I) into softmax states (B, I), 0 = unrated.
+
+    Only one batch is ever dense, so memory stays bounded on large catalogues.
+    """
+    dense = torch.from_numpy(np.asarray(rows.toarray(), dtype=np.float32)).to(device)
+    return bin_ratings(dense, n_ratings)
+
+
+@torch.inference_mode()
+def predict_rows(
+    model: RatingRBM, rows: sp.csr_matrix, what: str = "score", batch_size: int = 1024
+) -> np.ndarray:
+    """Fold in users from CSR rows (B, I) a batch at a time: ``score``, ``rating`` or
+    ``p_rated`` for every item, as float32 numpy (B, I) on the CPU."""
+    device = model.rating_weight.device
+    out = np.empty(rows.shape, dtype=np.float32)
+    for start in range(0, rows.shape[0], batch_size):
+        bins = dense_states(rows[start : start + batch_size], model.config.n_ratings, device)
+        if what == "score":
+            result = model.score(bins)
+        else:
+            expected, p_rated = model.predict(bins)
+            result = expected if what == "rating" else p_rated
+        out[start : start + batch_size] = result.float().cpu().numpy()
+    return out

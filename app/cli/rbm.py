@@ -1,0 +1,50 @@
+"""``deeprec train rbm``: the rating RBM filter, as a checkpoint the service loads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from app.cli.common import apply_params, fail, load_ratings, print_json
+from app.cli.train import app as train_app
+from ml.checkpoint import save_checkpoint
+from ml.data.splits import PROTOCOL_SEED
+from ml.device import resolve_device
+from ml.models.rbm import RBMConfig
+from ml.training.base import TrainingOptions
+from ml.training.rbm import train_rbm_checkpoint
+
+
+@train_app.command("rbm")
+def rbm(
+    dataset: str = typer.Option("ml-100k", help="Data set name (ignored when --ratings is given)."),
+    ratings: Path | None = typer.Option(None, help="A ratings file or MovieLens folder instead."),
+    out: Path = typer.Option(..., help="Checkpoint folder to write (must not exist)."),
+    seed: int = typer.Option(PROTOCOL_SEED, help="Seed of the run's generator."),
+    epochs: int | None = typer.Option(None, help="Epochs (default: the tuned configuration's)."),
+    device: str = typer.Option("auto", help="auto | cpu | cuda | cuda:N."),
+    params_json: str | None = typer.Option(
+        None, "--params-json", help='RBMConfig overrides as JSON, e.g. {"n_hidden": 200}.'
+    ),
+    hidden: int | None = typer.Option(None, help="Hidden units (RBMConfig.n_hidden)."),
+    learning_rate: float | None = typer.Option(None, help="CD learning rate."),
+    progress: bool = typer.Option(True, help="Show a progress bar."),
+) -> None:
+    """Train the rating RBM (Salakhutdinov, Mnih & Hinton 2007) on the protocol's train fold.
+
+    With no option it uses the configuration chosen on the validation pair; the test-fold
+    figures are written into the checkpoint's manifest and printed.
+    """
+    config = apply_params(
+        RBMConfig(), params_json, n_hidden=hidden, learning_rate=learning_rate, epochs=epochs
+    )
+    if out.exists():
+        fail(f"{out}: already exists; choose a new --out folder")
+    options = TrainingOptions(device=device, seed=seed, epochs=config.epochs, progress=progress)
+    resolve_device(device)
+    data = load_ratings(dataset, ratings)
+    checkpoint = train_rbm_checkpoint(data, config, options)
+    checkpoint.extra["device"] = str(options.torch_device)
+    save_checkpoint(checkpoint, out)
+    print_json({"checkpoint": str(out), "model_type": "rbm", **checkpoint.metrics})
