@@ -16,6 +16,9 @@ from app.cli.common import run_cli
 
 # Model families register their train/plot commands on import (one line each).
 from app.cli import baselines_train  # noqa: F401, E402
+from app.cli import dbn, gan  # noqa: F401, E402
+from app.cli import rbm  # noqa: F401, E402
+from app.cli import serve  # noqa: E402
 
 cli = typer.Typer(
     name="deeprec",
@@ -31,6 +34,8 @@ cli.add_typer(train.app, name="train")
 cli.add_typer(plot.app, name="plot")
 cli.command("evaluate")(evaluate.evaluate)
 cli.command("recommend")(recommend.recommend)
+cli.command("bootstrap")(serve.bootstrap)
+cli.command("serve")(serve.serve)
 
 
 def main() -> None:

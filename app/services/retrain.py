@@ -80,7 +80,9 @@ class RetrainRequest:
 
 def error_line(stderr: str, returncode: int) -> str:
     """The reason a train command gave: its last ``error: ...`` line, else its last line."""
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    # Typer draws usage errors in a box: keep the words, drop the frame.
+    lines = [line.strip(" \t│╭╮╰╯─") for line in stderr.splitlines()]
+    lines = [line for line in lines if line]
     for line in reversed(lines):
         if line.startswith("error:"):
             return line[:MAX_ERROR_CHARS]
