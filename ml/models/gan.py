@@ -1,0 +1,251 @@
+"""Generative adversarial network for digit images, optionally conditioned on the digit label.
+
+A generator G maps latent noise z ~ N(0, I) (and, when conditional, a label y) to an image; a
+discriminator D returns the probability that an image is real (1) rather than generated (0)
+(Goodfellow et al., "Generative Adversarial Nets", NeurIPS 2014). Both are trained in turn by
+backpropagation; the losses live in ``ml.training.gan``.
+
+Architectures follow current practice:
+- ``mlp`` (8x8 digits): fully connected G and D with LeakyReLU, G ending in a sigmoid so pixels
+  lie in [0, 1].
+- ``dcgan`` (28x28 MNIST): transposed-convolution G with batch norm and strided-convolution D
+  with LeakyReLU (Radford, Metz & Chintala, "Unsupervised Representation Learning with Deep
+  Convolutional GANs", ICLR 2016).
+The conditional variant feeds a one-hot label to G (Mirza & Osindero, "Conditional GANs", 2014)
+and uses a projection discriminator, ``logit = psi(phi(x)) + <embed(y), phi(x)>`` (Miyato &
+Koyama, "cGANs with Projection Discriminator", ICLR 2018).
+
+Sampling is reproducible: the latent codes for a seed are drawn on the CPU from a generator owned
+by the call, so the same seed gives the same images on every device.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+ARCHITECTURES = ("mlp", "dcgan")
+
+
+@dataclass(frozen=True)
+class GANConfig:
+    """Shape and learning settings of a GAN.
+
+    side: images are side x side (8 for the digits, 28 for MNIST).
+    latent_dim: size of the noise vector z.
+    hidden: width of the MLP layers (mlp) or base channel count (dcgan).
+    n_classes: number of labels the conditional variant knows.
+    conditional: condition G and D on the label.
+    architecture: "mlp" or "dcgan"; "auto" picks mlp for side <= 16, else dcgan.
+    learning_rate, beta1, beta2: Adam for both networks (DCGAN's 2e-4, 0.5, 0.999).
+    batch_size: real images per step.
+    label_smoothing: D's target for real images (one-sided smoothing, Salimans et al. 2016).
+    d_steps: discriminator updates per generator update.
+    ema_decay: the sampling generator is an exponential moving average of the trained one's
+        weights (Yazici et al., "The Unusual Effectiveness of Averaging in GAN Training", ICLR
+        2019); 0 turns averaging off.
+    dropout: dropout in the MLP discriminator.
+    """
+
+    side: int = 8
+    latent_dim: int = 32
+    hidden: int = 256
+    n_classes: int = 10
+    conditional: bool = False
+    architecture: str = "auto"
+    learning_rate: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    batch_size: int = 64
+    label_smoothing: float = 0.9
+    d_steps: int = 1
+    ema_decay: float = 0.999
+    dropout: float = 0.2
+
+    def __post_init__(self) -> None:
+        if self.side < 2 or self.latent_dim < 1 or self.hidden < 1 or self.n_classes < 1:
+            raise ValueError("side >= 2, latent_dim, hidden and n_classes must be positive")
+        if self.architecture not in (*ARCHITECTURES, "auto"):
+            raise ValueError(f"architecture must be one of {ARCHITECTURES} or auto")
+        if self.resolved_architecture == "dcgan" and self.side % 4:
+            raise ValueError(f"dcgan needs a side divisible by 4, got {self.side}")
+        if not 0.5 < self.label_smoothing <= 1.0:
+            raise ValueError(f"label_smoothing must be in (0.5, 1], got {self.label_smoothing}")
+        if self.learning_rate <= 0 or self.batch_size < 1 or self.d_steps < 1:
+            raise ValueError("need learning_rate > 0, batch_size >= 1, d_steps >= 1")
+        if not all(0 <= x < 1 for x in (self.dropout, self.beta1, self.beta2, self.ema_decay)):
+            raise ValueError("dropout, beta1, beta2 and ema_decay must be in [0, 1)")
+
+    @property
+    def resolved_architecture(self) -> str:
+        if self.architecture != "auto":
+            return self.architecture
+        return "mlp" if self.side <= 16 else "dcgan"
+
+    @property
+    def n_pixels(self) -> int:
+        return self.side * self.side
+
+
+class MLPGenerator(nn.Module):
+    def __init__(self, config: GANConfig) -> None:
+        super().__init__()
+        extra = config.n_classes if config.conditional else 0
+        h = config.hidden
+        self.net = nn.Sequential(
+            nn.Linear(config.latent_dim + extra, h),
+            nn.LeakyReLU(0.2),
+            nn.Linear(h, h),
+            nn.LeakyReLU(0.2),
+            nn.Linear(h, config.n_pixels),
+        )
+
+    def forward(self, z: Tensor) -> Tensor:
+        return torch.sigmoid(self.net(z))  # (B, P)
+
+
+class DCGANGenerator(nn.Module):
+    def __init__(self, config: GANConfig) -> None:
+        super().__init__()
+        extra = config.n_classes if config.conditional else 0
+        c, q = config.hidden, config.side // 4
+        self.start = (2 * c, q, q)
+        self.project = nn.Sequential(
+            nn.Linear(config.latent_dim + extra, 2 * c * q * q),
+            nn.BatchNorm1d(2 * c * q * q),
+            nn.ReLU(),
+        )
+        self.net = nn.Sequential(
+            nn.ConvTranspose2d(2 * c, c, 4, stride=2, padding=1),  # (B, c, 2q, 2q)
+            nn.BatchNorm2d(c),
+            nn.ReLU(),
+            nn.ConvTranspose2d(c, 1, 4, stride=2, padding=1),  # (B, 1, 4q, 4q)
+        )
+
+    def forward(self, z: Tensor) -> Tensor:
+        x = self.project(z).view(len(z), *self.start)  # (B, 2c, q, q)
+        return torch.sigmoid(self.net(x)).flatten(1)  # (B, P)
+
+
+class MLPFeatures(nn.Module):
+    def __init__(self, config: GANConfig) -> None:
+        super().__init__()
+        h = config.hidden
+        self.net = nn.Sequential(
+            nn.Linear(config.n_pixels, h),
+            nn.LeakyReLU(0.2),
+            nn.Dropout(config.dropout),
+            nn.Linear(h, h),
+            nn.LeakyReLU(0.2),
+            nn.Dropout(config.dropout),
+        )
+        self.width = h
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)  # (B, h)
+
+
+class ConvFeatures(nn.Module):
+    def __init__(self, config: GANConfig) -> None:
+        super().__init__()
+        c, q, side = config.hidden, config.side // 4, config.side
+        self.side = side
+        self.net = nn.Sequential(
+            nn.Conv2d(1, c, 4, stride=2, padding=1),  # (B, c, 2q, 2q)
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(c, 2 * c, 4, stride=2, padding=1),  # (B, 2c, q, q)
+            nn.BatchNorm2d(2 * c),
+            nn.LeakyReLU(0.2),
+            nn.Flatten(),
+        )
+        self.width = 2 * c * q * q
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x.view(len(x), 1, self.side, self.side))  # (B, 2c*q*q)
+
+
+class Discriminator(nn.Module):
+    """Features phi(x), then a logit psi(phi) (+ <embed(y), phi> when conditional)."""
+
+    def __init__(self, config: GANConfig) -> None:
+        super().__init__()
+        self.features = (
+            MLPFeatures(config) if config.resolved_architecture == "mlp" else ConvFeatures(config)
+        )
+        self.head = nn.Linear(self.features.width, 1)
+        self.embed = (
+            nn.Embedding(config.n_classes, self.features.width) if config.conditional else None
+        )
+
+    def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+        """Logits (B,) that x is real; sigmoid of them is the probability."""
+        phi = self.features(x)  # (B, F)
+        logit = self.head(phi).squeeze(-1)  # (B,)
+        if self.embed is not None:
+            if labels is None:
+                raise ValueError("a conditional discriminator needs the labels")
+            logit = logit + (self.embed(labels) * phi).sum(-1)  # projection term, (B,)
+        return logit
+
+
+class GAN(nn.Module):
+    """Generator and discriminator of one GAN, with reproducible sampling helpers."""
+
+    def __init__(self, config: GANConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.generator = (
+            MLPGenerator(config)
+            if config.resolved_architecture == "mlp"
+            else DCGANGenerator(config)
+        )
+        self.discriminator = Discriminator(config)
+
+    def _generator_input(self, z: Tensor, labels: Tensor | None) -> Tensor:
+        if not self.config.conditional:
+            return z
+        if labels is None:
+            raise ValueError("a conditional generator needs the labels")
+        return torch.cat([z, F.one_hot(labels, self.config.n_classes).to(z.dtype)], dim=1)
+
+    def generate(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        """Images (B, P) in [0, 1] from latent codes z (B, latent_dim)."""
+        return self.generator(self._generator_input(z, labels))
+
+    def discriminator_logits(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+        return self.discriminator(x, labels)  # (B,)
+
+    @torch.inference_mode()
+    def probability_real(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+        """D(x): the probability (B,) in [0, 1] that each image is real."""
+        return torch.sigmoid(self.discriminator(x, labels))
+
+    @torch.inference_mode()
+    def sample(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        return self.generate(z, labels)
+
+
+def latent_codes(n: int, latent_dim: int, seed: int) -> Tensor:
+    """n codes (n, latent_dim) ~ N(0, I) for ``seed``, drawn on the CPU (same on every device)."""
+    gen = torch.Generator(device="cpu")
+    gen.manual_seed(seed)
+    return torch.randn(n, latent_dim, generator=gen)
+
+
+def slerp(a: Tensor, b: Tensor, steps: int) -> Tensor:
+    """Spherical interpolation from a (D,) to b (D,) in ``steps`` points, shape (steps, D).
+
+    Follows White, "Sampling Generative Networks" (2016): for Gaussian latents the path along the
+    great circle keeps the codes' norms typical, unlike a straight line through the origin.
+    """
+    t = torch.linspace(0.0, 1.0, steps, dtype=a.dtype).unsqueeze(1)  # (S, 1)
+    cos = torch.dot(a, b) / (a.norm() * b.norm()).clamp_min(1e-12)
+    omega = torch.arccos(cos.clamp(-1.0, 1.0))
+    if float(omega) < 1e-4 or math.isclose(float(omega), math.pi, abs_tol=1e-4):
+        return (1 - t) * a + t * b  # (S, D) nearly (anti)parallel: straight line
+    so = torch.sin(omega)
+    return (torch.sin((1 - t) * omega) / so) * a + (torch.sin(t * omega) / so) * b  # (S, D)

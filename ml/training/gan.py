@@ -1,0 +1,187 @@
+"""Adversarial training of ``ml.models.gan.GAN``: discriminator and generator updated in turn.
+
+Per step (Goodfellow et al. 2014, with the usual fixes):
+- discriminator: binary cross-entropy on real images (target ``label_smoothing``, one-sided label
+  smoothing of Salimans et al., "Improved Techniques for Training GANs", 2016) and on generated
+  images (target 0);
+- generator: the non-saturating loss ``-log D(G(z))`` (Goodfellow et al. 2014, section 3), which
+  keeps gradients alive while D still wins easily.
+Conditional runs give the generated images the labels of the real batch, so the fake labels follow
+the data's class frequencies. Both networks use Adam (DCGAN's lr 2e-4, beta1 0.5). The generator
+that is kept for sampling is an exponential moving average of the trained generator's weights
+(Yazici et al. 2019), which removes most of the step-to-step jitter of adversarial training.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from tqdm import tqdm
+
+from ml.models.gan import GAN, GANConfig
+from ml.training.base import TrainingOptions, log_epoch
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class GANHistory:
+    """Per-epoch means of the losses and of D's outputs, for loss curves and the manifest."""
+
+    d_loss: list[float] = field(default_factory=list)
+    g_loss: list[float] = field(default_factory=list)
+    d_real: list[float] = field(default_factory=list)
+    d_fake: list[float] = field(default_factory=list)
+
+    def append(self, metrics: dict[str, float]) -> None:
+        for name in ("d_loss", "g_loss", "d_real", "d_fake"):
+            getattr(self, name).append(float(metrics[name]))
+
+    def as_dict(self) -> dict[str, list[float]]:
+        return {
+            "d_loss": self.d_loss,
+            "g_loss": self.g_loss,
+            "d_real": self.d_real,
+            "d_fake": self.d_fake,
+        }
+
+
+class GANTrainer:
+    """``train_epoch()`` runs one pass over the images; ``finalize()`` returns the GAN."""
+
+    def __init__(
+        self,
+        config: GANConfig,
+        options: TrainingOptions,
+        images: np.ndarray,
+        labels: np.ndarray | None = None,
+    ) -> None:
+        if images.ndim != 2 or images.shape[1] != config.n_pixels:
+            raise ValueError(f"expected images (N, {config.n_pixels}), got {images.shape}")
+        if len(images) < config.batch_size:
+            raise ValueError(f"need at least batch_size={config.batch_size} images")
+        if config.conditional:
+            if labels is None or len(labels) != len(images):
+                raise ValueError("a conditional GAN needs one label per image")
+            if labels.min() < 0 or labels.max() >= config.n_classes:
+                raise ValueError(f"labels must lie in [0, {config.n_classes})")
+        self.config = config
+        self.options = options
+        self.device = options.torch_device
+        self.images = torch.as_tensor(images, dtype=torch.float32, device=self.device)  # (N, P)
+        self.labels = (  # (N,) only a conditional GAN sees the labels
+            torch.as_tensor(labels, dtype=torch.long, device=self.device)
+            if config.conditional and labels is not None
+            else None
+        )
+        # Parameters are initialised from the run's seed on the CPU, then moved.
+        cpu_gen = torch.Generator().manual_seed(options.seed)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=cpu_gen)))
+            self.model = GAN(config)
+        self.model.to(self.device)
+        self.shuffle_gen = cpu_gen
+        self.noise_gen = options.generator(self.device)
+        betas = (config.beta1, config.beta2)
+        self.opt_d = torch.optim.Adam(
+            self.model.discriminator.parameters(), lr=config.learning_rate, betas=betas
+        )
+        self.opt_g = torch.optim.Adam(
+            self.model.generator.parameters(), lr=config.learning_rate, betas=betas
+        )
+        self.ema = copy.deepcopy(self.model.generator).eval().requires_grad_(False)
+        self.history = GANHistory()
+        self.epoch = 0
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        decay = self.config.ema_decay
+        for avg, cur in zip(self.ema.parameters(), self.model.generator.parameters(), strict=True):
+            avg.lerp_(cur, 1.0 - decay)
+        for avg, cur in zip(self.ema.buffers(), self.model.generator.buffers(), strict=True):
+            avg.copy_(cur)  # batch-norm statistics: the latest
+
+    def _noise(self, n: int) -> Tensor:
+        return torch.randn(
+            n, self.config.latent_dim, generator=self.noise_gen, device=self.device
+        )  # (n, Z)
+
+    def _step(self, real: Tensor, labels: Tensor | None) -> dict[str, float]:
+        model, n = self.model, len(real)
+        # Discriminator: real -> smoothed 1, fake -> 0.
+        for _ in range(self.config.d_steps):
+            with torch.no_grad():
+                fake = model.generate(self._noise(n), labels)  # (n, P)
+            logit_real = model.discriminator_logits(real, labels)  # (n,)
+            logit_fake = model.discriminator_logits(fake, labels)  # (n,)
+            d_loss = F.binary_cross_entropy_with_logits(
+                logit_real, torch.full_like(logit_real, self.config.label_smoothing)
+            ) + F.binary_cross_entropy_with_logits(logit_fake, torch.zeros_like(logit_fake))
+            self.opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            self.opt_d.step()
+        # Generator: non-saturating loss -log D(G(z)).
+        fake = model.generate(self._noise(n), labels)
+        logit_gen = model.discriminator_logits(fake, labels)
+        g_loss = F.binary_cross_entropy_with_logits(logit_gen, torch.ones_like(logit_gen))
+        self.opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        self.opt_g.step()
+        self._update_ema()
+        return {
+            "d_loss": d_loss.item(),
+            "g_loss": g_loss.item(),
+            "d_real": torch.sigmoid(logit_real.detach()).mean().item(),
+            "d_fake": torch.sigmoid(logit_fake.detach()).mean().item(),
+        }
+
+    def train_epoch(self) -> dict[str, float]:
+        self.model.train()
+        bs = self.config.batch_size
+        order = torch.randperm(len(self.images), generator=self.shuffle_gen).to(self.device)
+        sums: dict[str, float] = {}
+        n_batches = len(order) // bs  # drop the last partial batch (batch norm likes full ones)
+        # Dropout draws from torch's global generator: seed it from this run's generator inside
+        # a forked RNG state, so the run is reproducible and the caller's state is untouched.
+        dropout_seed = int(torch.randint(0, 2**62, (1,), generator=self.shuffle_gen))
+        devices = [self.device.index or 0] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(dropout_seed)
+            for b in range(n_batches):
+                idx = order[b * bs : (b + 1) * bs]
+                labels = self.labels[idx] if self.labels is not None else None
+                for key, value in self._step(self.images[idx], labels).items():
+                    sums[key] = sums.get(key, 0.0) + value
+        self.epoch += 1
+        metrics = {key: value / n_batches for key, value in sums.items()}
+        self.history.append(metrics)
+        return metrics
+
+    def finalize(self) -> GAN:
+        """The GAN with the averaged generator in place (when averaging is on), in eval mode."""
+        if self.config.ema_decay > 0:
+            self.model.generator.load_state_dict(self.ema.state_dict())
+        self.model.eval()
+        return self.model
+
+
+def train_gan(
+    images: np.ndarray,
+    labels: np.ndarray | None,
+    config: GANConfig,
+    options: TrainingOptions,
+) -> tuple[GAN, GANHistory]:
+    """Train for ``options.epochs`` epochs with a progress bar; return the GAN and its history."""
+    trainer = GANTrainer(config, options, images, labels)
+    bar = tqdm(range(options.epochs), desc="gan", disable=not options.progress)
+    for epoch in bar:
+        metrics = trainer.train_epoch()
+        log_epoch("gan", epoch, metrics)
+        bar.set_postfix(d=f"{metrics['d_loss']:.3f}", g=f"{metrics['g_loss']:.3f}")
+    return trainer.finalize(), trainer.history
