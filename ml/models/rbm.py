@@ -131,6 +131,9 @@ class RBMConfig:
         ``expected_rating`` (E[r], the paper's prediction) or ``p_rated_x_rating`` (their product).
     learning_rate, momentum, final_momentum (after ``momentum_switch_epoch``), weight_decay:
         the CD update (mean gradient over a mini-batch of ``batch_size`` users).
+    rating_lr_scale: multiplies the learning rate of the rating-value parameters (W, b): each
+        (item, value) pair is seen by few users per mini-batch, so their mean gradients are
+        smaller than those of the rated indicators.
     cd_k_max, cd_k_step_epochs: k of CD-k rises 1, 3, 5, ... every ``cd_k_step_epochs`` epochs,
         capped at ``cd_k_max`` (the paper's schedule: "T" grows during learning).
     persistent: persistent CD (PCD) chains instead of chains restarted at the data.
@@ -143,6 +146,7 @@ class RBMConfig:
     model_rated: bool = True
     ranking_score: str = "p_rated"
     learning_rate: float = 0.05
+    rating_lr_scale: float = 1.0
     momentum: float = 0.5
     final_momentum: float = 0.9
     momentum_switch_epoch: int = 5
@@ -160,6 +164,8 @@ class RBMConfig:
             raise ValueError(f"ranking_score must be one of {RANKING_SCORES}")
         if self.ranking_score != "expected_rating" and not self.model_rated:
             raise ValueError(f"ranking_score={self.ranking_score!r} needs model_rated=true")
+        if self.rating_lr_scale <= 0:
+            raise ValueError("rating_lr_scale must be positive")
         if self.learning_rate <= 0 or self.weight_decay < 0 or self.batch_size < 1:
             raise ValueError("need learning_rate > 0, weight_decay >= 0, batch_size >= 1")
         if not (0 <= self.momentum < 1 and 0 <= self.final_momentum < 1):

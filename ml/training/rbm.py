@@ -216,7 +216,11 @@ class RBMTrainer:
             stats = rating_cd_statistics(self.model, bins, k, self.generator, chain)
             if cfg.persistent:
                 self.chain = stats.negative_visible
-            self.optimiser.step(stats.gradients(), cfg.learning_rate, momentum, cfg.weight_decay)
+            grads = stats.gradients()
+            if cfg.rating_lr_scale != 1.0:
+                grads["rating_weight"] = grads["rating_weight"] * cfg.rating_lr_scale
+                grads["rating_bias"] = grads["rating_bias"] * cfg.rating_lr_scale
+            self.optimiser.step(grads, cfg.learning_rate, momentum, cfg.weight_decay)
         metrics = {
             "epoch": float(epoch),
             "cd_k": float(k),

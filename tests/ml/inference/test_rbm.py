@@ -1,0 +1,118 @@
+"""Serving the rating RBM: checkpoint round trip, refusals, fold-in equals batch inference."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ml.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
+from ml.data.movielens import load_ratings_path
+from ml.data.splits import protocol_split
+from ml.evaluation.evaluate import top_k
+from ml.inference import load_model, load_recommender
+from ml.inference.rbm import RBMScorer
+from ml.models.rbm import RBMConfig
+from ml.training.base import TrainingOptions
+from ml.training.rbm import train_rbm_checkpoint
+from tests.conftest import planted_frame
+
+CONFIG = RBMConfig(n_hidden=8, learning_rate=0.1, batch_size=8, epochs=20)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("rbm")
+    ratings_file = folder / "planted.csv"
+    planted_frame().to_csv(ratings_file, index=False)
+    dataset = load_ratings_path(ratings_file)
+    options = TrainingOptions(device="cpu", seed=5, progress=False)
+    checkpoint = train_rbm_checkpoint(dataset, CONFIG, options)
+    return save_checkpoint(checkpoint, folder / "ckpt"), ratings_file
+
+
+def test_manifest_carries_test_figures_vocab_and_sha(trained: tuple[Path, Path]) -> None:
+    path, ratings_file = trained
+    ckpt = load_checkpoint(path, model_type="rbm")
+    assert {"ndcg@10_all", "precision@10_all", "rmse", "train_seconds"} <= ckpt.metrics.keys()
+    assert ckpt.data_sha256 == load_ratings_path(ratings_file).sha256
+    assert len(ckpt.vocab["user"]) == 40 and len(ckpt.vocab["item"]) == 30
+    assert ckpt.config["n_items"] == 30 and len(ckpt.extra["history"]) == CONFIG.epochs
+
+
+def test_round_trip_is_bit_exact(trained: tuple[Path, Path], tmp_path: Path) -> None:
+    path, ratings_file = trained
+    first = load_recommender(path)
+    again = save_checkpoint(
+        Checkpoint(
+            "rbm", first.checkpoint.config, dict(first.checkpoint.tensors), first.checkpoint.vocab
+        ),
+        tmp_path / "copy",
+    )
+    second = load_recommender(again)
+    assert isinstance(first.scorer, RBMScorer) and isinstance(second.scorer, RBMScorer)
+    for name, tensor in first.scorer.model.state_dict().items():
+        assert torch.equal(tensor, second.scorer.model.state_dict()[name]), name
+    split = protocol_split(load_ratings_path(ratings_file).ratings)
+    np.testing.assert_array_equal(first.scorer.score(split.train), second.scorer.score(split.train))
+
+
+def test_corrupted_and_foreign_checkpoints_are_refused(
+    trained: tuple[Path, Path], tmp_path: Path
+) -> None:
+    path, _ = trained
+    broken = tmp_path / "broken"
+    save_checkpoint(load_checkpoint(path), broken)
+    tensors = broken / "model.safetensors"
+    data = bytearray(tensors.read_bytes())
+    data[-1] ^= 0xFF
+    tensors.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="corrupted"):
+        load_model(broken)
+    foreign = save_checkpoint(
+        Checkpoint("ease", {"l2": 1.0}, {"weights": torch.zeros(2, 2)}), tmp_path / "ease"
+    )
+    with pytest.raises(CheckpointError, match="not 'rbm'"):
+        load_checkpoint(foreign, model_type="rbm")
+    wrong = save_checkpoint(
+        Checkpoint(
+            "rbm", {"n_items": 3}, {"hidden_bias": torch.zeros(2)}, {"user": [], "item": []}
+        ),
+        tmp_path / "wrong",
+    )
+    with pytest.raises(CheckpointError, match="not a valid rbm checkpoint"):
+        load_model(wrong)
+
+
+def test_fold_in_for_a_training_user_matches_batch_inference(trained: tuple[Path, Path]) -> None:
+    path, ratings_file = trained
+    model = load_recommender(path)
+    split = protocol_split(load_ratings_path(ratings_file).ratings)
+    batch_scores = model.scorer.score(split.train)  # (U, I)
+    batch_top = top_k(batch_scores, 5, exclude=split.train)
+    frame = split.train_frame
+    for row in (0, 7, 21):
+        raw_user = int(split.users.ids[row])
+        mine = frame[frame["user_id"] == raw_user]
+        recs = model.recommend(dict(zip(mine["item_id"], mine["rating"], strict=True)), k=5)
+        assert [item for item, _ in recs] == [int(split.items.ids[i]) for i in batch_top[row]]
+        np.testing.assert_allclose(
+            [score for _, score in recs], batch_scores[row, batch_top[row]], rtol=1e-6
+        )
+        assert not set(mine["item_id"]) & {item for item, _ in recs}
+
+
+def test_predictions_and_embeddings_have_the_contract_shapes(trained: tuple[Path, Path]) -> None:
+    path, ratings_file = trained
+    model = load_recommender(path)
+    split = protocol_split(load_ratings_path(ratings_file).ratings)
+    assert model.predict_ratings is not None and model.item_embeddings is not None
+    assert model.user_embeddings is not None
+    ratings = model.predict_ratings(split.train[:4])
+    assert ratings.shape == (4, 30) and ratings.min() >= 1 and ratings.max() <= 5
+    assert model.item_embeddings().shape == (30, CONFIG.n_hidden)
+    assert model.user_embeddings(split.train[:4]).shape == (4, CONFIG.n_hidden)
+    with pytest.raises(ValueError, match="k must be positive"):
+        model.recommend({1: 5.0}, k=0)
