@@ -104,8 +104,10 @@ class GANTrainer:
         decay = self.config.ema_decay
         for avg, cur in zip(self.ema.parameters(), self.model.generator.parameters(), strict=True):
             avg.lerp_(cur, 1.0 - decay)
-        for avg, cur in zip(self.ema.buffers(), self.model.generator.buffers(), strict=True):
-            avg.copy_(cur)  # batch-norm statistics: the latest
+        for avg_buf, cur_buf in zip(
+            self.ema.buffers(), self.model.generator.buffers(), strict=True
+        ):
+            avg_buf.copy_(cur_buf)  # batch-norm statistics: the latest
 
     def _noise(self, n: int) -> Tensor:
         return torch.randn(
