@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
-ITEM_EXAMPLE = {
+ITEM_EXAMPLE: dict[str, Any] = {
     "id": 50,
     "title": "Star Wars",
     "year": 1977,

@@ -185,7 +185,12 @@ def choose_embedding_model(registry: ModelRegistry, model: str | None) -> Loaded
                 return entry
         for candidate in item_embedding_types(registry):
             return registry.get(candidate)
-        raise ModelNotLoadedError("rbm", registry.model_types())
+        loaded = registry.model_types()
+        raise ModelNotLoadedError(
+            "rbm",
+            loaded,
+            f"no loaded model has item embeddings (loaded: {', '.join(loaded) or 'none'})",
+        )
     entry = choose_recommender(registry, model)
     if entry.model.item_embeddings is None:
         raise InvalidRequestError(

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from ml.checkpoint import CheckpointError, checkpoint_sha256
+from ml.checkpoint import CheckpointError, checkpoint_sha256, read_manifest
 from ml.inference import LOADERS, load_model
 
 log = logging.getLogger(__name__)
@@ -30,12 +30,13 @@ Loader = Callable[[str | Path, torch.device], Any]
 class ModelNotLoadedError(LookupError):
     """No model of that type is loaded (none trained or activated yet, or its load failed)."""
 
-    def __init__(self, model_type: str, loaded: list[str]) -> None:
+    def __init__(self, model_type: str, loaded: list[str], message: str | None = None) -> None:
         self.model_type = model_type
         self.loaded = loaded
-        known = model_type in LOADERS
-        reason = "is not loaded" if known else "is not a known model type"
-        super().__init__(f"model {model_type!r} {reason}; loaded: {', '.join(loaded) or 'none'}")
+        reason = "is not loaded" if model_type in LOADERS else "is not a known model type"
+        super().__init__(
+            message or f"model {model_type!r} {reason}; loaded: {', '.join(loaded) or 'none'}"
+        )
 
     @property
     def unknown_type(self) -> bool:
@@ -58,6 +59,7 @@ class LoadedModel:
 
 def verify_sha256(path: str | Path, expected: str | None) -> str:
     """The checkpoint's fingerprint; :class:`CheckpointError` if it differs from ``expected``."""
+    read_manifest(path)  # a clear CheckpointError for a missing or foreign folder
     actual = checkpoint_sha256(path)
     if expected is not None and actual != expected:
         raise CheckpointError(
