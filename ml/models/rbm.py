@@ -127,6 +127,11 @@ class RBMConfig:
     n_ratings: K, softmax states per item (ratings are binned to 1..K).
     model_rated: also model WHICH items a user rates (one binary "rated" visible per item, see
         the module docstring); False gives the paper's plain model where unrated items are absent.
+    conditional: with ``model_rated=False``, the rated indicators still feed the hiddens through
+        D (the paper's conditional RBM, sec. 4), without being modelled.
+    conditional_weight: with ``model_rated``, add this weight times the CD gradient of the
+        conditional log-likelihood log p(ratings | which items are rated) to the joint one (a
+        hybrid objective; the conditional chain resamples only the values of rated items).
     ranking_score: what ranks items: ``p_rated`` (probability the user rates the item),
         ``expected_rating`` (E[r], the paper's prediction) or ``p_rated_x_rating`` (their product).
     learning_rate, momentum, final_momentum (after ``momentum_switch_epoch``), weight_decay:
@@ -134,6 +139,8 @@ class RBMConfig:
     rating_lr_scale: multiplies the learning rate of the rating-value parameters (W, b): each
         (item, value) pair is seen by few users per mini-batch, so their mean gradients are
         smaller than those of the rated indicators.
+    per_item_rate: average the rating-value gradients of each item over the mini-batch's users
+        who rated it, not over all users of the batch (only with ``model_rated=False``).
     cd_k_max, cd_k_step_epochs: k of CD-k rises 1, 3, 5, ... every ``cd_k_step_epochs`` epochs,
         capped at ``cd_k_max`` (the paper's schedule: "T" grows during learning).
     persistent: persistent CD (PCD) chains instead of chains restarted at the data.
@@ -144,9 +151,12 @@ class RBMConfig:
     n_hidden: int = 200
     n_ratings: int = 5
     model_rated: bool = True
+    conditional: bool = False
+    conditional_weight: float = 0.0
     ranking_score: str = "p_rated"
     learning_rate: float = 0.05
     rating_lr_scale: float = 1.0
+    per_item_rate: bool = False
     momentum: float = 0.5
     final_momentum: float = 0.9
     momentum_switch_epoch: int = 5
@@ -164,6 +174,10 @@ class RBMConfig:
             raise ValueError(f"ranking_score must be one of {RANKING_SCORES}")
         if self.ranking_score != "expected_rating" and not self.model_rated:
             raise ValueError(f"ranking_score={self.ranking_score!r} needs model_rated=true")
+        if self.conditional_weight < 0:
+            raise ValueError("conditional_weight must be >= 0")
+        if self.per_item_rate and self.model_rated:
+            raise ValueError("per_item_rate needs model_rated=false")
         if self.rating_lr_scale <= 0:
             raise ValueError("rating_lr_scale must be positive")
         if self.learning_rate <= 0 or self.weight_decay < 0 or self.batch_size < 1:
@@ -196,7 +210,8 @@ class RatingRBM(nn.Module):
         E(v, h) = -sum_ik v_ik (W_ik h + b_ik) - sum_i r_i (D_i h + c_i) - b_h h
 
     so the K+1 states of item i have logits 0 (unrated) and ``c_i + b_ik + h (D_i + W_ik)``.
-    With ``model_rated=False`` only rated items are visible (the paper's model): D and c unused.
+    With ``model_rated=False`` only rated items are visible (the paper's model): c is unused and
+    D too unless ``conditional`` (then r feeds the hiddens through D, unmodelled).
     Parameters: rating_weight W (I, K, H), rated_weight D (I, H), rating_bias b (I, K),
     rated_bias c (I,), hidden_bias b_h (H,).
     """
@@ -238,7 +253,7 @@ class RatingRBM(nn.Module):
         """x = b_h + sum_ik v_ik W_ik (+ sum_i r_i D_i), shape (B, H)."""
         b, i, k = onehot.shape
         x = onehot.reshape(b, i * k) @ self.rating_weight.reshape(i * k, -1)  # (B, H)
-        if self.config.model_rated:
+        if self.config.model_rated or self.config.conditional:
             x = x + rated @ self.rated_weight
         return x + self.hidden_bias
 
@@ -308,7 +323,8 @@ class RatingRBM(nn.Module):
     def item_embeddings(self) -> Tensor:
         """Each item's weights to the hiddens: D_i + mean_k W_ik, shape (I, H)."""
         emb = self.rating_weight.mean(1)
-        return emb + self.rated_weight if self.config.model_rated else emb
+        used = self.config.model_rated or self.config.conditional
+        return emb + self.rated_weight if used else emb
 
 
 def dense_states(rows: sp.csr_matrix, n_ratings: int, device: torch.device | str) -> Tensor:

@@ -41,6 +41,42 @@ def _categorical(logits: Tensor, generator: torch.Generator | None) -> Tensor:
 
 
 @torch.no_grad()
+def _gibbs_chain(
+    model: RatingRBM,
+    start: Tensor,
+    h_probs: Tensor,
+    k: int,
+    generator: torch.Generator | None,
+    *,
+    joint: bool,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """k steps of block Gibbs sampling from visible states ``start`` (B, I) whose hidden
+    probabilities are ``h_probs`` (B, H).
+
+    ``joint``: every item's K+1 states (unrated or a value) are resampled. Otherwise the
+    conditional chain: which items are rated stays clamped to ``start`` and only the values of
+    the rated items are resampled (the paper's model). Returns the last visible probabilities
+    (B, I, K), rated probabilities (B, I), hidden probabilities (B, H) and visible states (B, I).
+    """
+    mask = (start > 0).float()  # (B, I)
+    h = torch.bernoulli(h_probs, generator=generator)
+    states, v_probs, r_probs = start, torch.empty(0), mask
+    for _ in range(k):
+        logits = model.rating_logits(h)  # (B, I, K)
+        if joint:
+            full = torch.cat([torch.zeros_like(logits[..., :1]), logits], -1)  # (B, I, K+1)
+            p = torch.softmax(full, -1)
+            v_probs, r_probs = p[..., 1:], 1 - p[..., 0]  # (B, I, K), (B, I)
+            states = _categorical(full, generator)  # (B, I) in 0..K
+        else:
+            v_probs = torch.softmax(logits, -1) * mask.unsqueeze(-1)  # (B, I, K)
+            states = (_categorical(logits, generator) + 1) * mask.long()  # (B, I)
+        h_probs = model.hidden_probs(*model.split_visible(states))  # (B, H)
+        h = torch.bernoulli(h_probs, generator=generator)
+    return v_probs, r_probs, h_probs, states
+
+
+@torch.no_grad()
 def rating_cd_statistics(
     model: RatingRBM,
     bins: Tensor,
@@ -50,56 +86,46 @@ def rating_cd_statistics(
 ) -> CDStatistics:
     """CD-k (or PCD from ``chain``, states (B, I)) statistics for a batch of users ``bins`` (B, I).
 
-    With ``model_rated=False`` (the paper's model) the negative phase reconstructs only the
-    items each user rated; with it, every item's K+1 states are sampled.
+    With ``model_rated`` the negative phase samples every item's K+1 states (the joint model);
+    with ``conditional_weight`` > 0 a second, conditional chain (CD from the data) adds that
+    weight times the gradient of log p(ratings | rated items): the returned statistics are then
+    those of the hybrid objective, (1 + w) <.>_data - <.>_joint - w <.>_conditional. Without
+    ``model_rated`` only the conditional chain runs (the paper's model).
     """
     cfg = model.config
     n_items, n_k = cfg.n_items, cfg.n_ratings
-    onehot, rated = model.split_visible(bins)  # (B, I, K), (B, I)
+    uses_rated = cfg.model_rated or cfg.conditional
 
-    def stats(onehot: Tensor, rated: Tensor, h: Tensor) -> dict[str, Tensor]:
-        m = h.shape[0]
-        flat = onehot.reshape(m, n_items * n_k)  # (B, I*K)
+    def stats(onehot: Tensor, rated: Tensor, h: Tensor, scale: float = 1.0) -> dict[str, Tensor]:
+        m = h.shape[0] / scale
+        flat = onehot.reshape(h.shape[0], n_items * n_k)  # (B, I*K)
         out = {
             "rating_weight": (flat.T @ h / m).reshape(n_items, n_k, -1),  # (I, K, H)
-            "rating_bias": onehot.mean(0),  # (I, K)
-            "hidden_bias": h.mean(0),  # (H,)
+            "rating_bias": onehot.sum(0) / m,  # (I, K)
+            "hidden_bias": h.sum(0) / m,  # (H,)
         }
-        if cfg.model_rated:
+        if uses_rated:
             out["rated_weight"] = rated.T @ h / m  # (I, H)
-            out["rated_bias"] = rated.mean(0)  # (I,)
+            out["rated_bias"] = rated.sum(0) / m  # (I,)
         return out
 
     # Positive phase: hidden probabilities driven by the data.
+    onehot, rated = model.split_visible(bins)  # (B, I, K), (B, I)
     h0 = model.hidden_probs(onehot, rated)  # (B, H)
-    positive = stats(onehot, rated, h0)
+    weight = cfg.conditional_weight if cfg.model_rated else 0.0
+    positive = stats(onehot, rated, h0, 1.0 + weight)
 
     # Negative phase: k steps of block Gibbs sampling, from the data (CD) or the chain (PCD).
-    if chain is not None:
-        onehot, rated = model.split_visible(chain)
-        mask = (chain > 0).float().unsqueeze(-1)  # (B, I, 1)
-        h_probs = model.hidden_probs(onehot, rated)
-    else:
-        mask = rated.unsqueeze(-1)  # (B, I, 1): the paper's model keeps each user's items
-        h_probs = h0
-    h = torch.bernoulli(h_probs, generator=generator)
-    states = bins if chain is None else chain
-    v_probs, r_probs = onehot, rated
-    for _ in range(k):
-        logits = model.rating_logits(h)  # (B, I, K)
-        if cfg.model_rated:
-            full = torch.cat([torch.zeros_like(logits[..., :1]), logits], -1)  # (B, I, K+1)
-            p = torch.softmax(full, -1)
-            v_probs, r_probs = p[..., 1:], 1 - p[..., 0]  # (B, I, K), (B, I)
-            states = _categorical(full, generator)  # (B, I) in 0..K
-        else:
-            v_probs = torch.softmax(logits, -1) * mask  # (B, I, K), rated items only
-            r_probs = mask.squeeze(-1)
-            states = (_categorical(logits, generator) + 1) * mask.squeeze(-1).long()
-        onehot, rated = model.split_visible(states)
-        h_probs = model.hidden_probs(onehot, rated)
-        h = torch.bernoulli(h_probs, generator=generator)
+    start = bins if chain is None else chain
+    h_start = h0 if chain is None else model.hidden_probs(*model.split_visible(chain))
+    v_probs, r_probs, h_probs, states = _gibbs_chain(
+        model, start, h_start, k, generator, joint=cfg.model_rated
+    )
     negative = stats(v_probs, r_probs, h_probs)
+    if weight > 0:
+        v_c, r_c, h_c, _ = _gibbs_chain(model, bins, h0, k, generator, joint=False)
+        conditional = stats(v_c, r_c, h_c, weight)
+        negative = {name: negative[name] + conditional[name] for name in negative}
     return CDStatistics(positive, negative, states)
 
 
@@ -217,6 +243,11 @@ class RBMTrainer:
             if cfg.persistent:
                 self.chain = stats.negative_visible
             grads = stats.gradients()
+            if cfg.per_item_rate:
+                raters = (bins > 0).sum(0).clamp_min(1).float()  # (I,)
+                scale = bins.shape[0] / raters
+                grads["rating_weight"] = grads["rating_weight"] * scale[:, None, None]
+                grads["rating_bias"] = grads["rating_bias"] * scale[:, None]
             if cfg.rating_lr_scale != 1.0:
                 grads["rating_weight"] = grads["rating_weight"] * cfg.rating_lr_scale
                 grads["rating_bias"] = grads["rating_bias"] * cfg.rating_lr_scale
