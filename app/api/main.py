@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api.routes import admin, health, items, ratings, recommendations, users
+from app.api.routes import admin, gan, health, items, ratings, recommendations, users
 
 api_router = APIRouter()
 api_router.include_router(health.router)
@@ -17,3 +17,4 @@ api_router.include_router(ratings.router)
 api_router.include_router(recommendations.router)
 api_router.include_router(items.router)
 api_router.include_router(admin.router)
+api_router.include_router(gan.router)

@@ -1,0 +1,173 @@
+"""The GAN: generated digits (PNG grid or JSON arrays), optionally of one label, and the
+discriminator's probability that an image is real.
+
+Both routes are plain ``def``: FastAPI runs them in its threadpool, so the networks never run on
+the event loop. A sample is reproducible from its seed; a request without a seed gets a fresh one,
+reported back (JSON field ``seed``, header ``X-Seed``) so the same images can be asked for again.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from pydantic import BaseModel, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from app.api.deps import MetricsDep, RegistryDep, loaded_model
+from app.schemas.common import ERROR_RESPONSES
+from ml.inference.gan import GANSampler, grid_png
+from ml.inference.images import check_images, png_to_images
+
+router = APIRouter(prefix="/v1/gan", tags=["gan"], responses=ERROR_RESPONSES)
+
+MODEL_TYPE = "gan"
+MAX_SAMPLES = 256
+MAX_DISCRIMINATE = 1024
+MAX_SEED = 2**31 - 1
+
+
+class GANSamplesPublic(BaseModel):
+    model: str
+    model_version: str
+    seed: int
+    label: int | None = Field(description="The label asked for (conditional GAN), if any.")
+    labels: list[int] | None = Field(description="The label of each image (conditional GAN).")
+    side: int
+    images: list[list[float]] = Field(description="n images, side*side pixels each, in [0, 1].")
+
+
+class DiscriminateRequest(BaseModel):
+    images: list[Any] = Field(
+        description="Images as (N, side*side) or (N, side, side) nested lists, values in [0, 1].",
+        min_length=1,
+        max_length=MAX_DISCRIMINATE,
+    )
+    labels: list[int] | None = Field(
+        default=None, description="One label per image (conditional GAN; default: best label)."
+    )
+
+
+class DiscriminatePublic(BaseModel):
+    model: str
+    model_version: str
+    probabilities: list[float] = Field(description="P(real) for each image, in [0, 1].")
+
+
+def _sampler(registry: Any) -> tuple[GANSampler, str]:
+    entry = loaded_model(registry, MODEL_TYPE)
+    return entry.model, entry.version
+
+
+def _unprocessable(message: str) -> HTTPException:
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, message)
+
+
+@router.get(
+    "/samples",
+    response_model=GANSamplesPublic,
+    responses={200: {"content": {"image/png": {}}, "description": "JSON arrays or a PNG grid."}},
+)
+def samples(
+    registry: RegistryDep,
+    metrics: MetricsDep,
+    n: Annotated[int, Query(ge=1, le=MAX_SAMPLES, description="How many images.")] = 16,
+    seed: Annotated[
+        int | None, Query(ge=0, le=MAX_SEED, description="Sampling seed; default: a new one.")
+    ] = None,
+    label: Annotated[
+        int | None, Query(ge=0, le=99, description="Digit to draw (conditional GAN only).")
+    ] = None,
+    format: Annotated[Literal["json", "png"], Query(description="json or png.")] = "json",
+    columns: Annotated[int | None, Query(ge=1, le=64, description="PNG grid width.")] = None,
+    scale: Annotated[int, Query(ge=1, le=16, description="PNG pixels per image pixel.")] = 4,
+) -> Any:
+    """n generated digits from the active GAN, as JSON arrays or one PNG grid."""
+    sampler, version = _sampler(registry)
+    seed = secrets.randbelow(MAX_SEED + 1) if seed is None else seed
+    try:
+        with metrics.time_inference(MODEL_TYPE, "sample"):
+            images = sampler.sample(n, seed, label=label)
+    except ValueError as exc:
+        raise _unprocessable(str(exc)) from exc
+    headers = {"X-Seed": str(seed), "X-Model-Version": version}
+    if format == "png":
+        png = grid_png(images, sampler.side, columns=columns, scale=scale)
+        return Response(png, media_type="image/png", headers=headers)
+    labels = None
+    if sampler.conditional:
+        n_classes = sampler.config.n_classes
+        labels = [label] * n if label is not None else [i % n_classes for i in range(n)]
+    body = GANSamplesPublic(
+        model=MODEL_TYPE,
+        model_version=version,
+        seed=seed,
+        label=label,
+        labels=labels,
+        side=sampler.side,
+        images=np.round(images.astype(np.float64), 5).tolist(),
+    )
+    return Response(body.model_dump_json(), media_type="application/json", headers=headers)
+
+
+async def _discriminate_input(request: Request, side: int) -> tuple[np.ndarray, list[int] | None]:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    body = await request.body()
+    if content_type == "image/png":
+        try:
+            return png_to_images(body, side), None
+        except ValueError as exc:
+            raise _unprocessable(str(exc)) from exc
+    try:
+        parsed = DiscriminateRequest.model_validate(json.loads(body))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise _unprocessable(f"the body must be JSON or a PNG image ({exc})") from exc
+    except ValidationError as exc:
+        errors = [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in exc.errors()]
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, errors) from exc
+    try:
+        images = check_images(parsed.images, side)
+    except ValueError as exc:
+        raise _unprocessable(str(exc)) from exc
+    return images, parsed.labels
+
+
+@router.post(
+    "/discriminate",
+    response_model=DiscriminatePublic,
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/json": {"schema": DiscriminateRequest.model_json_schema()},
+                "image/png": {"schema": {"type": "string", "format": "binary"}},
+            },
+            "required": True,
+        }
+    },
+)
+async def discriminate(
+    request: Request, registry: RegistryDep, metrics: MetricsDep
+) -> DiscriminatePublic:
+    """The discriminator's probability that each image is a real digit (1) rather than generated.
+
+    Send JSON ``{"images": [[...], ...], "labels": [...]}`` or one PNG image (``image/png``).
+    """
+    sampler, version = _sampler(registry)
+    images, labels = await _discriminate_input(request, sampler.side)
+    if labels is not None and not sampler.conditional:
+        raise _unprocessable("this GAN is unconditional: it takes no labels")
+
+    def run() -> np.ndarray:
+        with metrics.time_inference(MODEL_TYPE, "discriminate"):
+            return sampler.discriminate(images, None if labels is None else np.asarray(labels))
+
+    try:
+        probabilities = await run_in_threadpool(run)
+    except ValueError as exc:
+        raise _unprocessable(str(exc)) from exc
+    return DiscriminatePublic(
+        model=MODEL_TYPE, model_version=version, probabilities=probabilities.tolist()
+    )
