@@ -15,6 +15,7 @@ from app.cli import baseline, data, db, evaluate, plot, recommend, train
 from app.cli.common import run_cli
 
 # Model families register their train/plot commands on import (one line each).
+from app.cli import autoencoder  # noqa: F401, E402
 from app.cli import baselines_train  # noqa: F401, E402
 from app.cli import dbn, gan  # noqa: F401, E402
 from app.cli import rbm  # noqa: F401, E402

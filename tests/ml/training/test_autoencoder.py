@@ -1,0 +1,78 @@
+"""Training runs: determinism under a seed, best-epoch selection, checkpoints with metrics."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from ml.data.digits import ImageDataset
+from ml.models.autoencoder import AutoencoderConfig, mult_dae_config
+from ml.models.autorec import AutoRecConfig
+from ml.training.autoencoder import fit_autoencoder, train_images, train_ranking
+from ml.training.autorec import train_autorec
+from ml.training.base import TrainingOptions
+
+OPTIONS = TrainingOptions(device="cpu", seed=3, epochs=5, progress=False)
+
+
+def _images(n: int = 64) -> np.ndarray:
+    return np.random.default_rng(0).random((n, 16)).astype(np.float32)
+
+
+def test_same_seed_same_model_other_seed_other_model() -> None:
+    config = AutoencoderConfig(n_inputs=16, hidden=(4,), noise="mask", noise_level=0.2)
+    a = fit_autoencoder(_images(), config, OPTIONS).model
+    b = fit_autoencoder(_images(), config, OPTIONS).model
+    c = fit_autoencoder(_images(), config, replace(OPTIONS, seed=4)).model
+    for key, value in a.state_dict().items():
+        assert torch.equal(value, b.state_dict()[key])
+    assert not torch.equal(a.encoder[0].weight, c.encoder[0].weight)
+
+
+def test_validation_keeps_the_best_epoch() -> None:
+    config = AutoencoderConfig(n_inputs=16, hidden=(4,))
+    scores = iter([0.1, 0.5, 0.2, 0.3, 0.4])
+    fit = fit_autoencoder(_images(), config, OPTIONS, validate=lambda _m: next(scores))
+    assert fit.best_epoch == 2 and fit.best_score == 0.5
+    assert [h["validation"] for h in fit.history] == [0.1, 0.5, 0.2, 0.3, 0.4]
+    assert fit.history[-1]["loss"] < fit.history[0]["loss"]
+
+
+def test_refuses_mismatched_data() -> None:
+    with pytest.raises(ValueError):
+        fit_autoencoder(_images(), AutoencoderConfig(n_inputs=15, hidden=(4,)), OPTIONS)
+    with pytest.raises(ValueError):
+        fit_autoencoder(_images(), AutoencoderConfig(n_inputs=16), replace(OPTIONS, epochs=0))
+
+
+def test_ranking_checkpoint_carries_protocol_metrics(planted_ratings) -> None:
+    config = mult_dae_config(1, hidden=(8,), batch_size=8)
+    ckpt = train_ranking(planted_ratings, config, OPTIONS, data_sha256="abc")
+    assert ckpt.model_type == "autoencoder" and ckpt.data_sha256 == "abc"
+    assert ckpt.config["n_inputs"] == planted_ratings["item_id"].nunique()
+    for key in ("ndcg@10_all", "precision@10_liked", "coverage", "train_seconds"):
+        assert key in ckpt.metrics
+    assert len(ckpt.vocab["user"]) == planted_ratings["user_id"].nunique()
+
+
+def test_autorec_checkpoint_carries_rmse(planted_ratings) -> None:
+    config = AutoRecConfig(hidden=4, batch_size=8)
+    ckpt = train_autorec(planted_ratings, config, OPTIONS)
+    assert ckpt.model_type == "autorec" and "item_codes" in ckpt.tensors
+    assert ckpt.tensors["item_codes"].shape == (planted_ratings["item_id"].nunique(), 4)
+    for key in ("rmse", "mae", "rmse_trained_rows", "ndcg@10_all", "train_seconds"):
+        assert np.isfinite(ckpt.metrics[key])
+
+
+def test_image_checkpoint_reports_denoising_figures() -> None:
+    rng = np.random.default_rng(0)
+    data = ImageDataset(
+        "toy", 4, _images(), np.zeros(64, np.int64), rng.random((8, 16)).astype(np.float32),
+        np.zeros(8, np.int64),
+    )  # fmt: skip
+    ckpt = train_images(data, AutoencoderConfig(n_inputs=1, hidden=(4,)), OPTIONS)
+    assert ckpt.config["n_inputs"] == 16 and ckpt.extra["side"] == 4
+    assert {"mse", "mse_corrupted_input@0.3", "mse_denoised@0.3"} <= set(ckpt.metrics)
