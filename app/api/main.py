@@ -8,7 +8,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api.routes import admin, gan, health, items, ratings, recommendations, users
+from app.api.routes import (
+    admin,
+    embeddings,
+    gan,
+    health,
+    images,
+    items,
+    ratings,
+    recommendations,
+    users,
+)
 
 api_router = APIRouter()
 api_router.include_router(health.router)
@@ -18,3 +28,5 @@ api_router.include_router(recommendations.router)
 api_router.include_router(items.router)
 api_router.include_router(admin.router)
 api_router.include_router(gan.router)
+api_router.include_router(embeddings.router)
+api_router.include_router(images.router)

@@ -21,21 +21,6 @@ log = logging.getLogger(__name__)
 TARGETS = ("ratings", "digits")
 
 
-def image_config(n_pixels: int) -> object:
-    """The digits autoencoder before ``--variant``: one sigmoid layer of 32 units, BCE loss."""
-    from ml.models.autoencoder import AutoencoderConfig
-
-    return AutoencoderConfig(
-        n_inputs=n_pixels,
-        hidden=(32,),
-        activation="sigmoid",
-        output="sigmoid",
-        loss="bce",
-        lr=3e-3,
-        batch_size=64,
-    )
-
-
 def _options(
     seed: int, epochs: int | None, default_epochs: int, device: str, progress: bool
 ) -> object:
@@ -81,7 +66,12 @@ def train_autoencoder(
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ) -> None:
     """Train the autoencoder on ratings (Mult-DAE, top-k ranking) or on digit images."""
-    from ml.models.autoencoder import AutoencoderConfig, apply_variants, mult_dae_config
+    from ml.models.autoencoder import (
+        AutoencoderConfig,
+        apply_variants,
+        image_config,
+        mult_dae_config,
+    )
     from ml.training.autoencoder import IMAGE_EPOCHS, RANKING_EPOCHS, train_images, train_ranking
 
     if target not in TARGETS:
@@ -97,7 +87,7 @@ def train_autoencoder(
         default_epochs, default_variant = RANKING_EPOCHS, ""
     else:
         image_data = load_image_dataset(images, images_path)
-        config = image_config(image_data.n_pixels)  # type: ignore[assignment]
+        config = image_config(image_data.n_pixels)
         default_epochs, default_variant = IMAGE_EPOCHS, "denoising"
     config = apply_variants(config, variant or default_variant)
     if code_dim is not None:

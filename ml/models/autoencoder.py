@@ -130,6 +130,20 @@ def mult_dae_config(n_items: int, **overrides: Any) -> AutoencoderConfig:
     return replace(base, **overrides)
 
 
+def image_config(n_pixels: int, **overrides: Any) -> AutoencoderConfig:
+    """The digits autoencoder before ``--variant``: one sigmoid layer of 32 units, BCE loss."""
+    base = AutoencoderConfig(
+        n_inputs=n_pixels,
+        hidden=(32,),
+        activation="sigmoid",
+        output="sigmoid",
+        loss="bce",
+        lr=3e-3,
+        batch_size=64,
+    )
+    return replace(base, **overrides)
+
+
 # Named variants (what ``--variant`` accepts; combine with commas, e.g. "sparse,denoising").
 VARIANTS: dict[str, dict[str, Any]] = {
     "plain": {},
