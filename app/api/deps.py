@@ -8,12 +8,13 @@ as many apps as they like with their own settings.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from app.core.config import Settings
 from app.services.catalog import ItemCatalog
@@ -22,33 +23,48 @@ from app.services.registry import LoadedModel, ModelNotLoadedError, ModelRegistr
 from app.services.retrain import RetrainManager
 
 
-def get_settings_dep(request: Request) -> Settings:
+# Plain attribute reads are ``async def``: FastAPI runs a sync dependency in the threadpool,
+# and a thread hop per dependency costs more than the whole lookup.
+async def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    with request.app.state.session_factory() as session:
+async def get_session_factory(request: Request) -> sessionmaker[Session]:
+    return request.app.state.session_factory
+
+
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """A session for the request. Creating one does no I/O; the connection it checked out (if
+    any) is released in the threadpool, never on the event loop."""
+    session: Session = request.app.state.session_factory()
+    try:
         yield session
+    finally:
+        if session.in_transaction():
+            await run_in_threadpool(session.close)
+        else:
+            session.close()
 
 
-def get_registry(request: Request) -> ModelRegistry:
+async def get_registry(request: Request) -> ModelRegistry:
     return request.app.state.registry
 
 
-def get_catalog(request: Request) -> ItemCatalog:
+async def get_catalog(request: Request) -> ItemCatalog:
     return request.app.state.catalog
 
 
-def get_metrics(request: Request) -> ServiceMetrics:
+async def get_metrics(request: Request) -> ServiceMetrics:
     return request.app.state.metrics
 
 
-def get_retrain(request: Request) -> RetrainManager:
+async def get_retrain(request: Request) -> RetrainManager:
     return request.app.state.retrain
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 SessionDep = Annotated[Session, Depends(get_session)]
+SessionFactoryDep = Annotated[sessionmaker[Session], Depends(get_session_factory)]
 RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
 CatalogDep = Annotated[ItemCatalog, Depends(get_catalog)]
 MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
@@ -57,7 +73,7 @@ RetrainDep = Annotated[RetrainManager, Depends(get_retrain)]
 _bearer = HTTPBearer(auto_error=False, description="DEEPREC_ADMIN_TOKEN")
 
 
-def require_admin(
+async def require_admin(
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:

@@ -74,9 +74,12 @@ def choose_recommender(registry: ModelRegistry, model: str | None) -> LoadedMode
 
 def user_ratings(session: Session, user_id: int) -> dict[int, float]:
     """``{item_id: rating}`` read now; :class:`UnknownUserError` for a user that does not exist."""
-    rows = session.execute(
-        select(Rating.item_id, Rating.rating).where(Rating.user_id == user_id)
-    ).all()
+    table = Rating.__table__.c  # Core columns: no ORM row machinery on the hot path
+    rows = (
+        session.connection()
+        .execute(select(table.item_id, table.rating).where(table.user_id == user_id))
+        .all()
+    )
     if not rows and session.get(User, user_id) is None:
         raise UnknownUserError(user_id)
     return {int(item_id): float(value) for item_id, value in rows}
@@ -89,6 +92,14 @@ def _candidates(catalog: ItemCatalog, genre: str | None) -> tuple[int, ...] | No
     if ids is None:
         raise InvalidRequestError(f"unknown genre {genre!r}; known: {list(catalog.genres())}")
     return ids
+
+
+def _knows_any(recommender: Recommender, ratings: dict[int, float]) -> bool:
+    """Whether any rated item is in the model's vocabulary (one vectorised lookup)."""
+    if not ratings:
+        return False
+    raw = np.fromiter(ratings.keys(), dtype=np.int64, count=len(ratings))
+    return bool((recommender.items.encode(raw, strict=False) >= 0).any())
 
 
 def _popular(
@@ -142,8 +153,7 @@ def recommend(
         if model is not None:
             raise
         entry = None  # nothing loaded at all: popularity from the database still answers
-    known = {i: r for i, r in seen.items() if i in entry.model.items} if entry is not None else {}
-    if entry is None or not known:
+    if entry is None or not _knows_any(entry.model, seen):
         ranked = _popular(catalog, k, seen, exclude_seen, candidates)
         return Recommendations(
             user_id, "popularity", None, "popularity", _with_metadata(catalog, ranked)

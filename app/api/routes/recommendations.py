@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from starlette.concurrency import run_in_threadpool
 
-from app.api.deps import CatalogDep, MetricsDep, RegistryDep, SessionDep
+from app.api.deps import CatalogDep, MetricsDep, RegistryDep, SessionFactoryDep
 from app.api.routes.users import UserId
 from app.schemas.common import ERROR_RESPONSES
 from app.schemas.item import ScoredItem
@@ -17,8 +18,8 @@ router = APIRouter(prefix="/v1/users", tags=["recommendations"], responses=ERROR
 
 
 @router.get("/{user_id}/recommendations", response_model=RecommendationsPublic)
-def recommendations(
-    session: SessionDep,
+async def recommendations(
+    sessions: SessionFactoryDep,
     registry: RegistryDep,
     catalog: CatalogDep,
     metrics: MetricsDep,
@@ -40,32 +41,39 @@ def recommendations(
 
     A user without ratings the model knows gets the most rated items (``strategy: popularity``).
     """
-    result = recommend(
-        session=session,
-        registry=registry,
-        catalog=catalog,
-        metrics=metrics,
-        user_id=user_id,
-        k=k,
-        model=model,
-        exclude_seen=exclude_seen,
-        genre=genre,
-    )
-    return RecommendationsPublic(
-        user_id=result.user_id,
-        model=result.model,
-        model_version=result.model_version,
-        strategy=result.strategy,
-        k=k,
-        genre=genre or None,
-        items=[
-            ScoredItem(
-                id=s.item.id,
-                title=s.item.title,
-                year=s.item.year,
-                genres=list(s.item.genres),
-                score=s.score,
+
+    def answer() -> RecommendationsPublic:
+        # Everything blocking (the database read, the model's fold-in) runs here, in ONE trip to
+        # the threadpool: each extra hop costs more than this endpoint's own work.
+        with sessions() as session:
+            result = recommend(
+                session=session,
+                registry=registry,
+                catalog=catalog,
+                metrics=metrics,
+                user_id=user_id,
+                k=k,
+                model=model,
+                exclude_seen=exclude_seen,
+                genre=genre,
             )
-            for s in result.items
-        ],
-    )
+        return RecommendationsPublic(
+            user_id=result.user_id,
+            model=result.model,
+            model_version=result.model_version,
+            strategy=result.strategy,
+            k=k,
+            genre=genre or None,
+            items=[
+                ScoredItem(
+                    id=s.item.id,
+                    title=s.item.title,
+                    year=s.item.year,
+                    genres=list(s.item.genres),
+                    score=s.score,
+                )
+                for s in result.items
+            ],
+        )
+
+    return await run_in_threadpool(answer)

@@ -1,0 +1,272 @@
+"""Serving cost: a real uvicorn on loopback driven by wrk at 32 concurrent connections.
+
+Self-contained: a fresh SQLite file with MovieLens-100K, an EASE checkpoint and a rating-RBM
+checkpoint (2 epochs: serving cost does not depend on how long the model trained) registered as
+the active versions, then ``deeprec serve`` in a subprocess. In ONE run of that server, wrk
+measures ``GET /healthz`` and ``GET /v1/users/{id}/recommendations?k=10`` with a Lua script that
+rotates the user id over all 943 users (each request reads that user's ratings from the database
+and folds them into the model), for each model. Writes bench/results/serving.{md,json}.
+
+Needs ``wrk`` (Debian: ``apt-get install -y wrk``); the benchmark installs it with apt-get when
+it is missing and it runs as root, else it stops and says how. Settings (environment):
+``BENCH_SERVING_SECONDS`` (per wrk run, default 15), ``BENCH_SERVING_WORKERS`` (uvicorn workers,
+default 1), ``BENCH_SERVING_CONNECTIONS`` (default 32).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.common import markdown_table, write_result
+from ml.checkpoint import checkpoint_sha256, save_checkpoint
+from ml.data.fetch import load_dataset
+from ml.models.rbm import RBMConfig
+from ml.training.base import TrainingOptions
+from ml.training.baselines import EASETrainingConfig, train_ease
+from ml.training.rbm import train_rbm_checkpoint
+from tests.conftest import TEST_DATA_DIR
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGET_RATIO = 0.40
+TARGET_P99_MS = 50.0
+
+# wrk Lua: rotate the user id per request (each wrk thread starts at its own offset), and print
+# a JSON summary from done() so nothing has to be scraped from wrk's text output.
+LUA_TEMPLATE = """
+local n_users = {n_users}
+local path = "{path}"
+local counter = 0
+local threads = {{}}
+function setup(thread)
+  thread:set("offset", #threads * 7919)  -- a global in that thread's Lua state
+  table.insert(threads, thread)
+end
+function request()
+  counter = counter + 1
+  local uid = ((counter + (offset or 0)) % n_users) + 1
+  local target = string.gsub(path, "{{uid}}", tostring(uid))
+  return wrk.format("GET", target)
+end
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'WRKJSON {{"requests": %d, "duration_us": %d, "bytes": %d, "connect_errors": %d, ' ..
+    '"read_errors": %d, "write_errors": %d, "status_errors": %d, "timeouts": %d, ' ..
+    '"p50_us": %d, "p90_us": %d, "p99_us": %d, "max_us": %d, "mean_us": %.1f}}\\n',
+    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write, e.status,
+    e.timeout, latency:percentile(50), latency:percentile(90), latency:percentile(99),
+    latency.max, latency.mean))
+end
+"""
+
+
+def ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        log.info("wrk is missing: installing it with apt-get")
+        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=False)
+        found = shutil.which("wrk")
+        if found:
+            return found
+    raise SystemExit("bench_serving needs wrk: run `sudo apt-get install -y wrk` (Debian/Ubuntu)")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def prepare(root: Path) -> tuple[str, int, dict[str, str]]:
+    """Database with ml-100k and two active checkpoints; returns (url, users, versions)."""
+    from app.crud import bulk_load, register_model_version
+    from app.db import migrate
+    from app.db.session import create_db_engine, create_session_factory
+
+    dataset = load_dataset("ml-100k", data_dir=TEST_DATA_DIR, online=False)
+    url = f"sqlite:///{root / 'deeprec.db'}"
+    migrate.upgrade(url)
+    trained = {
+        "ease": train_ease(dataset, EASETrainingConfig(l2=800.0)),
+        "rbm": train_rbm_checkpoint(
+            dataset, RBMConfig(epochs=2), TrainingOptions(device="cpu", progress=False)
+        ),
+    }
+    engine = create_db_engine(url)
+    versions = {}
+    with create_session_factory(engine)() as session:
+        bulk_load(session=session, dataset=dataset)
+        for model_type, checkpoint in trained.items():
+            path = save_checkpoint(checkpoint, root / "checkpoints" / model_type)
+            row = register_model_version(
+                session=session,
+                model_type=model_type,
+                checkpoint_path=str(path),
+                sha256=checkpoint_sha256(path),
+                metrics=checkpoint.metrics,
+                version="bench",
+                activate=True,
+            )
+            versions[model_type] = row.version
+    engine.dispose()
+    return url, int(dataset.ratings["user_id"].max()), versions
+
+
+def run_wrk(
+    wrk: str, base: str, path: str, n_users: int, seconds: int, connections: int, root: Path
+) -> dict[str, Any]:
+    script = root / f"wrk-{abs(hash(path))}.lua"
+    script.write_text(LUA_TEMPLATE.format(n_users=n_users, path=path))
+    threads = min(2, connections)
+    command = [
+        wrk, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s",
+        "-s", str(script), base,
+    ]  # fmt: skip
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    line = next(x for x in output.splitlines() if x.startswith("WRKJSON "))
+    raw = json.loads(line.removeprefix("WRKJSON "))
+    errors = sum(raw[k] for k in ("connect_errors", "read_errors", "write_errors", "timeouts"))
+    return {
+        "path": path,
+        "requests": raw["requests"],
+        "rps": raw["requests"] / (raw["duration_us"] / 1e6),
+        "p50_ms": raw["p50_us"] / 1000,
+        "p90_ms": raw["p90_us"] / 1000,
+        "p99_ms": raw["p99_us"] / 1000,
+        "max_ms": raw["max_us"] / 1000,
+        "non_2xx": raw["status_errors"],
+        "socket_errors": errors,
+        "command": " ".join([*command[:-3], "-s", "rotate-users.lua", base + path]),
+    }
+
+
+def main() -> None:
+    seconds = int(os.environ.get("BENCH_SERVING_SECONDS", "15"))
+    workers = int(os.environ.get("BENCH_SERVING_WORKERS", "1"))
+    connections = int(os.environ.get("BENCH_SERVING_CONNECTIONS", "32"))
+    wrk = ensure_wrk()
+    root = Path(tempfile.mkdtemp(prefix="deeprec-bench-serving-"))
+    process: subprocess.Popen[bytes] | None = None
+    try:
+        url, n_users, versions = prepare(root)
+        port = free_port()
+        env = {
+            **os.environ,
+            "DEEPREC_DATABASE_URL": url,
+            "DEEPREC_DATA_DIR": str(root),
+            "DEEPREC_CHECKPOINT_DIR": str(root / "checkpoints"),
+            "DEEPREC_REQUIRED_MODELS": "ease,rbm",
+            "DEEPREC_DEVICE": "cpu",
+            "DEEPREC_LOG_LEVEL": "WARNING",
+            "OMP_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1",
+        }
+        server_cmd = [
+            sys.executable, "-m", "app.cli.main", "serve", "--port", str(port),
+            "--workers", str(workers), "--no-access-log", "--log-level", "warning",
+        ]  # fmt: skip
+        log_file = (root / "server.log").open("wb")
+        process = subprocess.Popen(
+            server_cmd, env=env, cwd=ROOT, stdout=log_file, stderr=subprocess.STDOUT
+        )
+        base = f"http://127.0.0.1:{port}"
+        with httpx.Client(base_url=base, timeout=10) as client:
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    if client.get("/readyz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"the server did not become ready: see {root}/server.log")
+                time.sleep(0.3)
+            sample = client.get("/v1/users/1/recommendations", params={"k": 10}).json()
+            for user in range(1, 201):  # warm-up: page cache, catalogue snapshot, code paths
+                client.get(f"/v1/users/{user}/recommendations", params={"k": 10})
+        runs = {
+            "healthz": run_wrk(wrk, base, "/healthz", n_users, seconds, connections, root),
+        }
+        for model in ("ease", "rbm"):
+            runs[f"recommendations ({model})"] = run_wrk(
+                wrk,
+                base,
+                f"/v1/users/{{uid}}/recommendations?k=10&model={model}",
+                n_users,
+                seconds,
+                connections,
+                root,
+            )
+    finally:
+        if process is not None:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        shutil.rmtree(root, ignore_errors=True)
+
+    health = runs["healthz"]["rps"]
+    rows = []
+    for name, run in runs.items():
+        ratio = run["rps"] / health
+        meets = (
+            ""
+            if name == "healthz"
+            else ("yes" if ratio >= TARGET_RATIO and run["p99_ms"] <= TARGET_P99_MS else "NO")
+        )
+        rows.append(
+            {
+                "endpoint": name,
+                "requests/s": round(run["rps"], 1),
+                "p50 ms": round(run["p50_ms"], 2),
+                "p90 ms": round(run["p90_ms"], 2),
+                "p99 ms": round(run["p99_ms"], 2),
+                "max ms": round(run["max_ms"], 1),
+                "vs healthz": f"{ratio:.0%}",
+                "non-2xx": run["non_2xx"],
+                "socket errors": run["socket_errors"],
+                "target met": meets,
+            }
+        )
+    body = (
+        f"wrk, {connections} connections, {seconds} s per endpoint, uvicorn with {workers} "
+        f"worker(s) in ONE server run; recommendations rotate over {n_users} users (ratings read "
+        "from SQLite and folded in per request). Target: recommendations >= "
+        f"{TARGET_RATIO:.0%} of /healthz's throughput with p99 <= {TARGET_P99_MS:g} ms.\n\n"
+        + markdown_table(rows)
+        + "\nCommands:\n\n"
+        + "\n".join(f"- `{run['command']}`" for run in runs.values())
+        + f"\n\nSample answer (user 1, default model): model {sample['model']}, "
+        f"first title {sample['items'][0]['title']!r}.\n"
+    )
+    write_result(
+        "serving",
+        {"workers": workers, "connections": connections, "seconds": seconds, "runs": runs,
+         "versions": versions, "target_ratio": TARGET_RATIO, "target_p99_ms": TARGET_P99_MS},
+        body,
+        device="cpu",
+        title="Serving: requests/s and latency under wrk",
+    )  # fmt: skip
+    log.info("%s", body)
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO)
+    main()
