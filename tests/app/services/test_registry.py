@@ -6,13 +6,19 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
 from app.services.registry import LoadedModel, ModelNotLoadedError, ModelRegistry
 from ml.checkpoint import CheckpointError, checkpoint_sha256, save_checkpoint
 from ml.data.schema import RatingsDataset, empty_items, normalise_ratings
+from ml.device import resolve_device
 from ml.inference import Recommender
+from ml.models.rbm import RBMConfig
+from ml.training.base import TrainingOptions
 from ml.training.baselines import EASETrainingConfig, train_ease
+from ml.training.rbm import train_rbm_checkpoint
 from tests.conftest import planted_frame
 
 
@@ -99,3 +105,32 @@ def test_swap_is_atomic_for_concurrent_readers(ease_checkpoints: tuple[Path, Pat
     assert errors == []
     assert seen == {"a", "b"}
     assert held.model.recommend({1: 5.0}, k=2)  # the replaced model still answers
+
+
+def test_auto_device_is_cpu_without_cuda(ease_checkpoints: tuple[Path, Path]) -> None:
+    """``DEEPREC_DEVICE=auto`` serves on CUDA when present, else on the CPU."""
+    registry = ModelRegistry(resolve_device("auto"))
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert registry.device.type == expected
+    entry = registry.load_and_swap(
+        model_type="ease", version="v1", checkpoint_path=ease_checkpoints[0]
+    )
+    assert entry.model.recommend({1: 5.0}, k=2)
+
+
+@pytest.mark.gpu
+def test_rbm_serves_on_cuda(tmp_path: Path) -> None:
+    """A CUDA inference check: the rating RBM loads onto the GPU and answers like on the CPU."""
+    ratings = normalise_ratings(planted_frame())
+    dataset = RatingsDataset("planted", ratings, empty_items(ratings["item_id"].to_numpy()))
+    checkpoint = train_rbm_checkpoint(
+        dataset, RBMConfig(n_hidden=8, epochs=3), TrainingOptions(device="cpu", progress=False)
+    )
+    path = save_checkpoint(checkpoint, tmp_path / "rbm")
+    answers = {}
+    for device in ("cpu", "cuda"):
+        registry = ModelRegistry(device)
+        entry = registry.load_and_swap(model_type="rbm", version="v1", checkpoint_path=path)
+        answers[device] = entry.model.recommend({1: 5.0, 3: 4.0, 5: 5.0}, k=5)
+    assert [i for i, _ in answers["cpu"]] == [i for i, _ in answers["cuda"]]
+    assert np.allclose([s for _, s in answers["cpu"]], [s for _, s in answers["cuda"]], atol=1e-4)
