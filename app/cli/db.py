@@ -5,9 +5,11 @@ from __future__ import annotations
 import typer
 
 from app.cli.common import fail, settings
-from app.db import migrate
 from app.db.errors import DatabaseError
 from app.db.session import create_db_engine, display_url
+
+# Alembic is imported inside the commands: it costs about a second, which every other
+# ``deeprec`` command would otherwise pay at start-up.
 
 app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 
@@ -21,6 +23,8 @@ def upgrade(
     revision: str = typer.Argument("head", help="Target revision (default: the latest)."),
 ) -> None:
     """Migrate the database up to REVISION (creates the SQLite file when missing)."""
+    from app.db import migrate
+
     url = _url()
     try:
         migrate.upgrade(url, revision)
@@ -34,6 +38,8 @@ def downgrade(
     revision: str = typer.Argument(..., help="Target revision; `base` drops every table."),
 ) -> None:
     """Migrate the database down to REVISION."""
+    from app.db import migrate
+
     url = _url()
     try:
         migrate.downgrade(url, revision)
@@ -49,6 +55,8 @@ def current() -> None:
 
 
 def _echo_current(url: str) -> None:
+    from app.db import migrate
+
     try:
         engine = create_db_engine(url)
         try:

@@ -3,10 +3,16 @@
 Core ``INSERT ... ON CONFLICT DO NOTHING`` in chunks (one ``executemany`` each) inside one
 transaction: a re-run adds nothing, an interrupted run leaves nothing. Ids found only in the
 ratings get a bare user row / a placeholder item row.
+
+On PostgreSQL with psycopg 3, whose ``executemany`` sends one statement per row (SQLAlchemy's
+multi-row "insertmanyvalues" batching is off for ``ON CONFLICT``), rows are streamed with
+``COPY`` into a temporary staging table and moved with one ``INSERT ... SELECT ... ON CONFLICT
+DO NOTHING`` per table: same semantics, several times faster.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -16,7 +22,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Table
+from sqlalchemy import JSON, Table
 from sqlalchemy.orm import Session
 
 from app.crud._dialect import insert_for
@@ -72,7 +78,8 @@ def bulk_load(
     """Insert the data set's users, items and ratings that are not there yet, in one transaction.
 
     Existing rows are left as they are (a rating already stored keeps its value). Ratings outside
-    0.5..5 are refused before anything is written.
+    0.5..5 are refused before anything is written. ``progress(n)`` is told after every chunk of
+    ``n`` rows; it must not use the session (on PostgreSQL a ``COPY`` may be in flight).
     """
     started = time.perf_counter()
     _check_ratings(dataset.ratings)
@@ -118,10 +125,46 @@ def _insert(
     chunk_size: int,
     advance: Progress,
 ) -> None:
+    if not rows:
+        return
+    dialect = session.get_bind().dialect
+    if dialect.name == "postgresql" and dialect.driver == "psycopg":
+        _copy_insert(session, table, rows, chunk_size, advance)
+        return
     statement = insert_for(session, table).on_conflict_do_nothing()
     for chunk in _chunks(rows, chunk_size):
         session.execute(statement, chunk)
         advance(len(chunk))
+
+
+def _copy_insert(
+    session: Session,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    chunk_size: int,
+    advance: Progress,
+) -> None:
+    columns = list(rows[0])
+    names = ", ".join(columns)
+    stage = f"_deeprec_stage_{table.name}"
+    connection = session.connection()
+    connection.exec_driver_sql(
+        f"CREATE TEMPORARY TABLE {stage} ON COMMIT DROP AS "
+        f"SELECT {names} FROM {table.name} WITH NO DATA"
+    )
+    json_columns = {c.name for c in table.columns if c.type._type_affinity is JSON}
+    cursor = connection.connection.driver_connection.cursor()  # the psycopg connection
+    with cursor.copy(f"COPY {stage} ({names}) FROM STDIN") as copy:
+        for chunk in _chunks(rows, chunk_size):
+            for row in chunk:
+                copy.write_row(
+                    [json.dumps(row[c]) if c in json_columns else row[c] for c in columns]
+                )
+            advance(len(chunk))
+    connection.exec_driver_sql(
+        f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {stage} ON CONFLICT DO NOTHING"
+    )
+    connection.exec_driver_sql(f"DROP TABLE {stage}")
 
 
 def _chunks(rows: Sequence[dict[str, Any]], size: int) -> Iterator[Sequence[dict[str, Any]]]:

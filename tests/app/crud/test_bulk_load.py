@@ -78,12 +78,18 @@ def test_failed_bulk_load_leaves_nothing(session: Session, planted: RatingsDatas
 
 
 def test_failure_mid_load_rolls_everything_back(session: Session, planted: RatingsDataset) -> None:
-    def explode(done: int) -> None:
-        if done and crud.count_ratings(session=session) > 0:
+    """Interrupted while the ratings stream in (users and items already sent): nothing stays."""
+    before_ratings = crud.load_row_count(planted) - planted.stats()["ratings"]
+    done = 0
+
+    def interrupt(rows: int) -> None:
+        nonlocal done
+        done += rows
+        if done > before_ratings:
             raise RuntimeError("interrupted")
 
     with pytest.raises(RuntimeError, match="interrupted"):
-        crud.bulk_load(session=session, dataset=planted, chunk_size=5, progress=explode)
+        crud.bulk_load(session=session, dataset=planted, chunk_size=5, progress=interrupt)
     assert crud.count_users(session=session) == 0
     assert crud.count_ratings(session=session) == 0
     assert crud.all_item_ids(session=session) == []
