@@ -39,7 +39,7 @@ def load_into_database(dataset: RatingsDataset, *, progress: bool = True) -> cru
         engine.dispose()
     typer.echo(
         f"{dataset.name} -> {display_url(url)}: added {result.users_added} users, "
-        f"{result.items_added} items, {result.ratings_added} ratings in {result.seconds:.1f} s "
+        f"{result.items_added} items, {result.ratings_added} ratings in {result.seconds:.2f} s "
         f"(now {result.users_total} users, {result.items_total} items, "
         f"{result.ratings_total} ratings)"
     )
