@@ -139,6 +139,7 @@ def plot_embeddings(
     min_ratings: int = typer.Option(20, help="Draw only items with at least this many ratings."),
     labels: int = typer.Option(12, help="How many (most rated) titles to label."),
     seed: int = typer.Option(42, help="Seed of the autoencoder reduction."),
+    normalize: bool = typer.Option(True, help="L2-normalise embeddings before reducing."),
 ) -> None:
     """Draw the item map: item embeddings reduced to 2-D, coloured by main genre."""
     from ml.inference import load_recommender
@@ -157,14 +158,24 @@ def plot_embeddings(
     keep = np.flatnonzero(n_ratings >= min_ratings)
     if len(keep) < 3:
         fail(f"fewer than 3 items have {min_ratings} ratings; lower --min-ratings")
-    coords = reduce(embeddings[keep], 2, method, seed=seed)
+    chosen = embeddings[keep]
+    if normalize:  # directions, as cosine neighbours see them (norms mostly track popularity)
+        chosen = chosen / np.maximum(np.linalg.norm(chosen, axis=1, keepdims=True), 1e-12)
+    coords = reduce(chosen, 2, method, seed=seed)
     meta = data.items.set_index("item_id").reindex(ids[keep])
     genres = [list(g) if isinstance(g, list | tuple | np.ndarray) else [] for g in meta["genres"]]
-    top = np.argsort(-n_ratings[keep], kind="stable")[:labels]
-    titles = {int(i): str(meta["title"].iloc[i])[:28] for i in top}
+    groups = main_genres(genres)
+    # label well-known titles spread over the map: farthest-point picks among the top 15%
+    by_popularity = np.argsort(-n_ratings[keep], kind="stable")
+    pool = by_popularity[: max(labels, len(by_popularity) * 15 // 100)]
+    labelled: list[int] = [int(pool[0])] if labels > 0 else []
+    while 0 < len(labelled) < min(labels, len(pool)):
+        gaps = np.linalg.norm(coords[pool, None, :2] - coords[None, labelled, :2], axis=2)
+        labelled.append(int(pool[int(gaps.min(axis=1).argmax())]))
+    titles = {i: str(meta["title"].iloc[i])[:28] for i in labelled}
     png = embedding_map_png(
         coords,
-        main_genres(genres),
+        groups,
         titles,
         title=f"{model.model_type} item embeddings, {method} to 2-D, by main genre",
     )
