@@ -245,6 +245,14 @@ def main() -> None:
         "autorec_rmse <= 0.92 (trained rows)": ar["rmse_trained_rows"] <= 0.92,
         "genre agreement >= 2x random (Mult-DAE)": embeddings[0]["ratio"] >= 2,
         "genre agreement >= 2x random (PCA 200-d)": embeddings[2]["ratio"] >= 2,
+        "genre agreement >= 2x random (Mult-DAE, items >= 20 ratings)": embeddings[0][
+            "ratio (items >= 20 ratings)"
+        ]
+        >= 2,
+        "genre agreement >= 2x random (PCA 200-d, items >= 20 ratings)": embeddings[2][
+            "ratio (items >= 20 ratings)"
+        ]
+        >= 2,
         "denoising cuts corrupted-input mse by half": denoising["cut"] >= 0.5,
     }
     md = [

@@ -30,7 +30,7 @@ BATCH = 1024
 
 
 def _dense(rows: sp.csr_matrix | np.ndarray, device: torch.device) -> torch.Tensor:
-    array = rows.toarray() if sp.issparse(rows) else np.asarray(rows)
+    array = np.asarray(rows) if isinstance(rows, np.ndarray) else rows.toarray()
     return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)).to(device)
 
 

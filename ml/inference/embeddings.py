@@ -190,12 +190,12 @@ def embedding_map_png(
     cmap = plt.get_cmap("tab10" if len(top) <= 10 else "tab20")
     rest = np.array([g not in top for g in groups])
     if rest.any():
-        ax.scatter(*coords[rest, :2].T, s=6, c="lightgrey", label="other", linewidths=0)
+        ax.scatter(coords[rest, 0], coords[rest, 1], s=6, c="lightgrey", label="other", lw=0)
     for i, group in enumerate(top):
         mask = np.array([g == group for g in groups])
-        ax.scatter(*coords[mask, :2].T, s=8, color=cmap(i), label=group, linewidths=0)
+        ax.scatter(coords[mask, 0], coords[mask, 1], s=8, color=cmap(i), label=group, lw=0)
     for index, text in (labels or {}).items():
-        ax.annotate(text, coords[index, :2], fontsize=7, alpha=0.85)
+        ax.annotate(text, (float(coords[index, 0]), float(coords[index, 1])), fontsize=7)
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=7, markerscale=2, loc="best", frameon=False)
     ax.set_xticks([])

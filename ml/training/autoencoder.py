@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -30,7 +31,7 @@ from ml.training.base import TrainingOptions, log_epoch
 
 log = logging.getLogger(__name__)
 
-Matrix = np.ndarray | sp.csr_matrix
+Matrix: TypeAlias = np.ndarray | sp.csr_matrix
 
 
 def batch_tensor(data: Matrix, rows: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -48,7 +49,9 @@ class AutoencoderTrainer:
             raise ValueError("no training rows")
         self.config = config
         self.options = options
-        self.data = data.tocsr() if sp.issparse(data) else np.asarray(data, dtype=np.float32)
+        self.data: Matrix = (
+            np.asarray(data, dtype=np.float32) if isinstance(data, np.ndarray) else data.tocsr()
+        )
         self.device = options.torch_device
         init_generator = torch.Generator().manual_seed(options.seed)
         self.model = Autoencoder(config, generator=init_generator).to(self.device)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -109,7 +110,7 @@ def embeddings(
         if len(users) < dims + 1:
             raise _unprocessable(f"need at least {dims + 1} users with ratings, found {len(users)}")
         frame = frame[frame["user_id"].isin(users)]
-        maps = [
+        maps: list[Mapping[int, float]] = [
             dict(zip(g["item_id"].tolist(), g["rating"].tolist(), strict=True))
             for _, g in frame.groupby("user_id", sort=True)
         ]
