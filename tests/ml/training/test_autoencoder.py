@@ -76,3 +76,25 @@ def test_image_checkpoint_reports_denoising_figures() -> None:
     ckpt = train_images(data, AutoencoderConfig(n_inputs=1, hidden=(4,)), OPTIONS)
     assert ckpt.config["n_inputs"] == 16 and ckpt.extra["side"] == 4
     assert {"mse", "mse_corrupted_input@0.3", "mse_denoised@0.3"} <= set(ckpt.metrics)
+
+
+def test_trains_and_serves_on_each_device(torch_device: torch.device, planted_ratings) -> None:
+    """Models, corruption generators and the fold-in all live on the run's device."""
+    from ml.checkpoint import Checkpoint
+    from ml.inference.autoencoder import load, load_images
+
+    options = replace(OPTIONS, device=str(torch_device))
+    config = AutoencoderConfig(n_inputs=16, hidden=(4,), noise="dropout", noise_level=0.3)
+    model = fit_autoencoder(_images(), config, options).model
+    assert next(model.parameters()).device.type == torch_device.type
+    image_ckpt = Checkpoint(
+        "autoencoder-images", config.to_dict(), dict(model.state_dict()), extra={"side": 4}
+    )
+    out = load_images(image_ckpt, torch_device).reconstruct(_images(3))
+    assert out.shape == (3, 16) and isinstance(out, np.ndarray)
+    for ckpt in (
+        train_ranking(planted_ratings, mult_dae_config(1, hidden=(4,), batch_size=8), options),
+        train_autorec(planted_ratings, AutoRecConfig(hidden=4, batch_size=8), options),
+    ):
+        recommender = load(ckpt, torch_device)
+        assert len(recommender.recommend({1: 5.0, 2: 4.0}, k=3)) == 3
