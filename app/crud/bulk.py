@@ -25,7 +25,7 @@ import pandas as pd
 from sqlalchemy import JSON, Table
 from sqlalchemy.orm import Session
 
-from app.crud._dialect import insert_for
+from app.crud._dialect import insert_for, table_of
 from app.crud._tx import write
 from app.crud.errors import InvalidValueError
 from app.crud.items import all_item_ids
@@ -87,9 +87,9 @@ def bulk_load(
     with write(session):
         users_before, ratings_before = count_users(session=session), count_ratings(session=session)
         items_before = len(all_item_ids(session=session))
-        _insert(session, User.__table__, _user_rows(dataset), chunk_size, advance)
-        _insert(session, Item.__table__, _item_rows(dataset), chunk_size, advance)
-        _insert(session, Rating.__table__, _rating_rows(dataset.ratings), chunk_size, advance)
+        _insert(session, table_of(User), _user_rows(dataset), chunk_size, advance)
+        _insert(session, table_of(Item), _item_rows(dataset), chunk_size, advance)
+        _insert(session, table_of(Rating), _rating_rows(dataset.ratings), chunk_size, advance)
         sync_user_id_sequence(session)
         users_total, ratings_total = count_users(session=session), count_ratings(session=session)
         items_total = len(all_item_ids(session=session))
@@ -153,7 +153,9 @@ def _copy_insert(
         f"SELECT {names} FROM {table.name} WITH NO DATA"
     )
     json_columns = {c.name for c in table.columns if c.type._type_affinity is JSON}
-    cursor = connection.connection.driver_connection.cursor()  # the psycopg connection
+    driver_connection = connection.connection.driver_connection  # the psycopg connection
+    assert driver_connection is not None
+    cursor = driver_connection.cursor()
     with cursor.copy(f"COPY {stage} ({names}) FROM STDIN") as copy:
         for chunk in _chunks(rows, chunk_size):
             for row in chunk:
@@ -188,7 +190,7 @@ def _user_rows(dataset: RatingsDataset) -> list[dict[str, Any]]:
         columns = [c for c in USER_COLUMNS if c in users.columns]
         for record in users[["user_id", *columns]].itertuples(index=False):
             values = dict(zip(["user_id", *columns], record, strict=True))
-            row = {c: None for c in USER_COLUMNS}
+            row: dict[str, Any] = dict.fromkeys(USER_COLUMNS)
             row.update({c: _none_if_na(values[c]) for c in columns})
             if row["age"] is not None:
                 row["age"] = int(row["age"])

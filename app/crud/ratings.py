@@ -10,7 +10,7 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.crud._dialect import insert_for
+from app.crud._dialect import insert_for, table_of
 from app.crud._tx import write
 from app.crud.errors import InvalidValueError, UnknownItemError, UnknownUserError
 from app.db.types import utcnow
@@ -59,7 +59,7 @@ def upsert_ratings(*, session: Session, user_id: int, ratings: Iterable[RatingIn
             {"user_id": user_id, "item_id": item_id, "rating": value, "rated_at": rated_at}
             for item_id, (value, rated_at) in latest.items()
         ]
-        statement = insert_for(session, Rating.__table__)
+        statement = insert_for(session, table_of(Rating))
         statement = statement.on_conflict_do_update(
             index_elements=["user_id", "item_id"],
             set_={"rating": statement.excluded.rating, "rated_at": statement.excluded.rated_at},
