@@ -12,10 +12,11 @@ DO NOTHING`` per table: same semantics, several times faster.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -87,9 +88,9 @@ def bulk_load(
     with write(session):
         users_before, ratings_before = count_users(session=session), count_ratings(session=session)
         items_before = len(all_item_ids(session=session))
-        _insert(session, table_of(User), _user_rows(dataset), chunk_size, advance)
-        _insert(session, table_of(Item), _item_rows(dataset), chunk_size, advance)
-        _insert(session, table_of(Rating), _rating_rows(dataset.ratings), chunk_size, advance)
+        _insert(session, table_of(User), _chunks(_user_rows(dataset), chunk_size), advance)
+        _insert(session, table_of(Item), _chunks(_item_rows(dataset), chunk_size), advance)
+        _insert(session, table_of(Rating), _rating_chunks(dataset.ratings, chunk_size), advance)
         sync_user_id_sequence(session)
         users_total, ratings_total = count_users(session=session), count_ratings(session=session)
         items_total = len(all_item_ids(session=session))
@@ -121,18 +122,17 @@ def _check_ratings(ratings: pd.DataFrame) -> None:
 def _insert(
     session: Session,
     table: Table,
-    rows: Sequence[dict[str, Any]],
-    chunk_size: int,
+    chunks: Iterator[list[dict[str, Any]]],
     advance: Progress,
 ) -> None:
-    if not rows:
-        return
+    """Insert the rows chunk by chunk (chunks are built lazily: ml-25m never sits in memory as
+    25M dicts at once), skipping rows whose key already exists."""
     dialect = session.get_bind().dialect
     if dialect.name == "postgresql" and dialect.driver == "psycopg":
-        _copy_insert(session, table, rows, chunk_size, advance)
+        _copy_insert(session, table, chunks, advance)
         return
     statement = insert_for(session, table).on_conflict_do_nothing()
-    for chunk in _chunks(rows, chunk_size):
+    for chunk in chunks:
         session.execute(statement, chunk)
         advance(len(chunk))
 
@@ -140,11 +140,13 @@ def _insert(
 def _copy_insert(
     session: Session,
     table: Table,
-    rows: Sequence[dict[str, Any]],
-    chunk_size: int,
+    chunks: Iterator[list[dict[str, Any]]],
     advance: Progress,
 ) -> None:
-    columns = list(rows[0])
+    first = next(chunks, None)
+    if not first:
+        return
+    columns = list(first[0])
     names = ", ".join(columns)
     stage = f"_deeprec_stage_{table.name}"
     connection = session.connection()
@@ -157,7 +159,7 @@ def _copy_insert(
     assert driver_connection is not None
     cursor = driver_connection.cursor()
     with cursor.copy(f"COPY {stage} ({names}) FROM STDIN") as copy:
-        for chunk in _chunks(rows, chunk_size):
+        for chunk in itertools.chain([first], chunks):
             for row in chunk:
                 copy.write_row(
                     [json.dumps(row[c]) if c in json_columns else row[c] for c in columns]
@@ -169,7 +171,7 @@ def _copy_insert(
     connection.exec_driver_sql(f"DROP TABLE {stage}")
 
 
-def _chunks(rows: Sequence[dict[str, Any]], size: int) -> Iterator[Sequence[dict[str, Any]]]:
+def _chunks(rows: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
     for start in range(0, len(rows), size):
         yield rows[start : start + size]
 
@@ -223,16 +225,20 @@ def _item_rows(dataset: RatingsDataset) -> list[dict[str, Any]]:
     return [rows[k] for k in sorted(rows)]
 
 
-def _rating_rows(ratings: pd.DataFrame) -> list[dict[str, Any]]:
-    user_ids = ratings["user_id"].to_numpy(dtype=np.int64).tolist()
-    item_ids = ratings["item_id"].to_numpy(dtype=np.int64).tolist()
-    values = ratings["rating"].to_numpy(dtype=np.float64).tolist()
-    stamps = ratings["timestamp"].to_numpy(dtype=np.int64).tolist()
-    cache: dict[int, datetime] = {}
-    rows = []
-    for user_id, item_id, value, stamp in zip(user_ids, item_ids, values, stamps, strict=True):
-        rated_at = cache.get(stamp)
-        if rated_at is None:
-            rated_at = cache[stamp] = datetime.fromtimestamp(stamp, UTC)
-        rows.append({"user_id": user_id, "item_id": item_id, "rating": value, "rated_at": rated_at})
-    return rows
+def _rating_chunks(ratings: pd.DataFrame, size: int) -> Iterator[list[dict[str, Any]]]:
+    for start in range(0, len(ratings), size):
+        cache: dict[int, datetime] = {}  # per chunk: repeated timestamps are common, memory bounded
+        part = ratings.iloc[start : start + size]
+        user_ids = part["user_id"].to_numpy(dtype=np.int64).tolist()
+        item_ids = part["item_id"].to_numpy(dtype=np.int64).tolist()
+        values = part["rating"].to_numpy(dtype=np.float64).tolist()
+        stamps = part["timestamp"].to_numpy(dtype=np.int64).tolist()
+        rows = []
+        for user_id, item_id, value, stamp in zip(user_ids, item_ids, values, stamps, strict=True):
+            rated_at = cache.get(stamp)
+            if rated_at is None:
+                rated_at = cache[stamp] = datetime.fromtimestamp(stamp, UTC)
+            rows.append(
+                {"user_id": user_id, "item_id": item_id, "rating": value, "rated_at": rated_at}
+            )
+        yield rows
