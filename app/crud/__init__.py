@@ -17,6 +17,7 @@ from app.crud.errors import (
 )
 from app.crud.items import (
     all_item_ids,
+    count_items,
     get_item,
     get_items,
     item_ids_by_genre,
@@ -62,6 +63,7 @@ __all__ = [
     "all_item_ids",
     "all_ratings_frame",
     "bulk_load",
+    "count_items",
     "count_ratings",
     "count_users",
     "create_training_job",

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from app.crud._dialect import insert_for, table_of
 from app.crud._tx import write
 from app.crud.errors import InvalidValueError
-from app.crud.items import all_item_ids
+from app.crud.items import count_items
 from app.crud.ratings import count_ratings
 from app.crud.users import count_users, sync_user_id_sequence
 from app.db.types import utcnow
@@ -87,13 +87,13 @@ def bulk_load(
     advance = progress or (lambda _n: None)
     with write(session):
         users_before, ratings_before = count_users(session=session), count_ratings(session=session)
-        items_before = len(all_item_ids(session=session))
+        items_before = count_items(session=session)
         _insert(session, table_of(User), _chunks(_user_rows(dataset), chunk_size), advance)
         _insert(session, table_of(Item), _chunks(_item_rows(dataset), chunk_size), advance)
         _insert(session, table_of(Rating), _rating_chunks(dataset.ratings, chunk_size), advance)
         sync_user_id_sequence(session)
         users_total, ratings_total = count_users(session=session), count_ratings(session=session)
-        items_total = len(all_item_ids(session=session))
+        items_total = count_items(session=session)
     result = LoadResult(
         users_added=users_total - users_before,
         items_added=items_total - items_before,

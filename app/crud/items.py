@@ -26,6 +26,10 @@ def get_items(*, session: Session, item_ids: Iterable[int]) -> dict[int, Item]:
     return found
 
 
+def count_items(*, session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(Item)) or 0
+
+
 def all_item_ids(*, session: Session) -> list[int]:
     return list(session.scalars(select(Item.id).order_by(Item.id)))
 
