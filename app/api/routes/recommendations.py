@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import CatalogDep, MetricsDep, RegistryDep, SessionFactoryDep
@@ -36,13 +36,13 @@ async def recommendations(
     genre: Annotated[
         str | None, Query(max_length=64, description="Only items of this genre.")
     ] = None,
-) -> RecommendationsPublic:
+) -> Response:
     """The user's top-k items with titles and scores, and the model version that answered.
 
     A user without ratings the model knows gets the most rated items (``strategy: popularity``).
     """
 
-    def answer() -> RecommendationsPublic:
+    def answer() -> Response:
         # Everything blocking (the database read, the model's fold-in) runs here, in ONE trip to
         # the threadpool: each extra hop costs more than this endpoint's own work.
         with sessions() as session:
@@ -57,7 +57,7 @@ async def recommendations(
                 exclude_seen=exclude_seen,
                 genre=genre,
             )
-        return RecommendationsPublic(
+        payload = RecommendationsPublic(
             user_id=result.user_id,
             model=result.model,
             model_version=result.model_version,
@@ -75,5 +75,8 @@ async def recommendations(
                 for s in result.items
             ],
         )
+        # Serialised here, in the worker: FastAPI would otherwise validate and serialise the
+        # model again on the event loop.
+        return Response(payload.model_dump_json(), media_type="application/json")
 
     return await run_in_threadpool(answer)
