@@ -187,6 +187,8 @@ def mean_free_energy(model: RatingRBM, rows: sp.csr_matrix, batch_size: int = 10
 class RBMTrainer:
     """CD training of a ``RatingRBM`` on a users x items CSR matrix of ratings."""
 
+    TRAIN_RMSE_USERS = 256  # users whose reconstruction RMSE is logged when there is no validation
+
     def __init__(
         self,
         train: sp.csr_matrix,
@@ -223,7 +225,7 @@ class RBMTrainer:
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
         cfg = self.config
-        k, momentum = cfg.cd_k(epoch), cfg.momentum_at(epoch)
+        k, momentum, lr = cfg.cd_k(epoch), cfg.momentum_at(epoch), cfg.learning_rate_at(epoch)
         order = self.users[
             torch.randperm(len(self.users), generator=self.generator, device=self.device)
             .cpu()
@@ -251,7 +253,7 @@ class RBMTrainer:
             if cfg.rating_lr_scale != 1.0:
                 grads["rating_weight"] = grads["rating_weight"] * cfg.rating_lr_scale
                 grads["rating_bias"] = grads["rating_bias"] * cfg.rating_lr_scale
-            self.optimiser.step(grads, cfg.learning_rate, momentum, cfg.weight_decay)
+            self.optimiser.step(grads, lr, momentum, cfg.weight_decay)
         metrics = {
             "epoch": float(epoch),
             "cd_k": float(k),
@@ -267,10 +269,14 @@ class RBMTrainer:
         One fold-in pass over the training users feeds every figure (cheap enough per epoch).
         """
         model = self.model
+        if self.validation is None:  # reconstruction RMSE on a fixed sample of users only
+            sample = self.train[self.users[: self.TRAIN_RMSE_USERS]].tocoo()
+            expected = predict_rows(model, sample.tocsr(), "rating")
+            return {"train_rmse": rmse(expected[sample.row, sample.col], sample.data)}
         expected, score = _fold_in_all(model, self.train)  # (U, I) each
         train = self.train.tocoo()
         out = {"train_rmse": rmse(expected[train.row, train.col], train.data)}
-        if self.validation is not None and self.probe is not None:
+        if self.probe is not None:
             out["free_energy_train"] = mean_free_energy(model, self.probe.train_rows)
             out["free_energy_val"] = mean_free_energy(model, self.probe.validation_rows)
             val = self.validation.tocoo()
