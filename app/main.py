@@ -26,6 +26,7 @@ from app.crud.errors import ConflictError, InvalidValueError, NotFoundError
 from app.db.session import create_db_engine, create_session_factory
 from app.services.catalog import ItemCatalog
 from app.services.metrics import PrometheusMiddleware, ServiceMetrics
+from app.services.model_sync import ActiveVersionSync
 from app.services.recommendations import InvalidRequestError
 from app.services.registry import ModelNotLoadedError, ModelRegistry
 from app.services.retrain import RetrainConflictError, RetrainManager
@@ -92,9 +93,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         except SQLAlchemyError as exc:
             log.warning("cannot check for interrupted retrain jobs: %s", exc)
     log.info("serving models: %s", registry.model_types() or "none")
+    app.state.model_sync = ActiveVersionSync(registry, session_factory, settings.model_sync_s)
+    app.state.model_sync.start()
     try:
         yield
     finally:
+        app.state.model_sync.stop()
         await run_in_threadpool(app.state.retrain.shutdown)
         engine.dispose()
 

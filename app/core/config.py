@@ -52,6 +52,11 @@ class Settings(BaseSettings):
         default=False,
         description="Activate a retrained model only if its ndcg@10_all is not below the active.",
     )
+    model_sync_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="How often each worker loads active versions changed elsewhere (0: never).",
+    )
     popularity_cache_s: float = Field(
         default=30.0, ge=0, description="How long the popularity answer for cold users is cached."
     )

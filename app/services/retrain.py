@@ -22,13 +22,14 @@ import json
 import logging
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +38,12 @@ from sqlalchemy.orm import Session
 
 from app.core.config import Settings
 from app.crud import (
+    InvalidTransitionError,
     activate_model_version,
     all_ratings_frame,
     create_training_job,
     get_active_model_version,
+    get_training_job,
     mark_failed,
     mark_running,
     mark_succeeded,
@@ -76,6 +79,28 @@ class RetrainRequest:
 
     def as_json(self) -> dict[str, Any]:
         return {"params": self.params, "epochs": self.epochs, "seed": self.seed}
+
+
+def _owner() -> dict[str, Any]:
+    """Which process runs a job: recorded with it so a restart can tell orphans from live jobs."""
+    return {"host": socket.gethostname(), "pid": os.getpid()}
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _orphaned(job: TrainingJob, horizon: datetime) -> bool:
+    owner = (job.params or {}).get("worker") or {}
+    if owner.get("host") == socket.gethostname() and isinstance(owner.get("pid"), int):
+        return owner["pid"] != os.getpid() and not _process_alive(owner["pid"])
+    return job.created_at < horizon
 
 
 def error_line(stderr: str, returncode: int) -> str:
@@ -137,7 +162,9 @@ class RetrainManager:
                     f"(job {existing.id})"
                 )
             return create_training_job(
-                session=session, model_type=request.model_type, params=request.as_json()
+                session=session,
+                model_type=request.model_type,
+                params={**request.as_json(), "worker": _owner()},
             )
 
     def submit(self, request: RetrainRequest) -> TrainingJob:
@@ -161,20 +188,24 @@ class RetrainManager:
         return job
 
     def recover_interrupted(self) -> int:
-        """Fail the jobs a previous process left queued or running (it died under them)."""
+        """Fail the jobs whose worker died under them: started by a process of this host that
+        no longer runs, or older than the retrain timeout (their subprocess would have been
+        killed by now). Jobs of live processes (other uvicorn workers) are left alone."""
+        horizon = datetime.now(UTC) - timedelta(seconds=self.settings.retrain_timeout_s + 60)
         with self.session_factory() as session:
-            stale = list(
+            active = list(
                 session.scalars(
-                    select(TrainingJob.id).where(
+                    select(TrainingJob).where(
                         TrainingJob.status.in_((JobStatus.queued, JobStatus.running))
                     )
                 )
             )
+            stale = [job.id for job in active if _orphaned(job, horizon)]
             for job_id in stale:
                 mark_failed(
                     session=session,
                     job_id=job_id,
-                    error="interrupted: the service stopped before the job finished",
+                    error="interrupted: the process running the job stopped before it finished",
                 )
         if stale:
             log.warning("marked %d interrupted retrain job(s) failed: %s", len(stale), stale)
@@ -224,7 +255,13 @@ class RetrainManager:
             else:
                 log.warning("retrain job %d failed: %s", job_id, reason)
             with self.session_factory() as session:
-                return mark_failed(session=session, job_id=job_id, error=reason)
+                try:
+                    return mark_failed(session=session, job_id=job_id, error=reason)
+                except InvalidTransitionError:  # another process already closed the job
+                    log.warning("retrain job %d was closed elsewhere: %s", job_id, reason)
+                    closed = get_training_job(session=session, job_id=job_id)
+                    assert closed is not None
+                    return closed
         finally:
             if self.metrics is not None:
                 self.metrics.retrain_jobs.labels(request.model_type, status).inc()

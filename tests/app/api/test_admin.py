@@ -64,7 +64,8 @@ async def test_retrain_swaps_in_a_new_version_and_rolls_back(client: httpx.Async
     assert started.status_code == 202
     job = started.json()
     assert job["status"] == "queued"
-    assert job["params"] == {"params": {"l2": 5}, "epochs": None, "seed": None}
+    assert job["params"]["params"] == {"l2": 5}
+    assert job["params"]["worker"]["pid"] > 0  # which process runs it
     second = await client.post("/v1/admin/retrain", json={"model": "ease"}, headers=admin_headers())
     assert second.status_code == 409
 

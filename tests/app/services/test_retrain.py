@@ -4,6 +4,10 @@ tests/e2e.)"""
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -72,8 +76,17 @@ def test_one_active_job_per_model_type(sqlite_engine: Engine, tmp_path: Path) ->
         jobs.create_job(RetrainRequest("ease", {}))
     other = jobs.create_job(RetrainRequest("popularity", {}))  # another type may run
     assert other.id != first.id
-    # A restarted service fails what its predecessor left behind, and frees the slot.
-    assert jobs.recover_interrupted() == 2
+    # A live process's jobs are left alone; a dead one's are failed and free the slot.
+    assert jobs.recover_interrupted() == 0
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    with jobs.session_factory() as session:
+        job = get_training_job(session=session, job_id=first.id)
+        assert job is not None
+        assert job.params["worker"] == {"host": socket.gethostname(), "pid": os.getpid()}
+        job.params = {**job.params, "worker": {"host": socket.gethostname(), "pid": dead.pid}}
+        session.commit()
+    assert jobs.recover_interrupted() == 1
     with jobs.session_factory() as session:
         job = get_training_job(session=session, job_id=first.id)
         assert job is not None and job.status == JobStatus.failed

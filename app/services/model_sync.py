@@ -1,0 +1,85 @@
+"""Keep the served models in step with the database's active versions.
+
+With several uvicorn workers (or several replicas), a retrain or a rollback happens in ONE process;
+the others learn about it here: every ``interval_s`` each process reads the active
+``model_version`` rows and loads (sha256 verified) those that differ from what it serves, then
+swaps them in atomically. A version that fails to load is not retried until it changes again;
+the process keeps serving what it had.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from app.crud import list_active_model_versions
+from app.services.registry import ModelRegistry
+from ml.inference import LOADERS
+
+log = logging.getLogger(__name__)
+
+
+class ActiveVersionSync:
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        session_factory: Callable[[], Session],
+        interval_s: float,
+    ) -> None:
+        self.registry = registry
+        self.session_factory = session_factory
+        self.interval_s = interval_s
+        self._failed: set[int] = set()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def sync_once(self) -> list[str]:
+        """Load every active version not served yet; returns the model types swapped."""
+        with self.session_factory() as session:
+            active = list_active_model_versions(session=session)
+        swapped = []
+        for row in active:
+            served = self.registry.find(row.model_type)
+            if row.model_type not in LOADERS or row.id in self._failed:
+                continue
+            if served is not None and served.version == row.version:
+                continue
+            try:
+                self.registry.load_and_swap(
+                    model_type=row.model_type,
+                    version=row.version,
+                    checkpoint_path=row.checkpoint_path,
+                    sha256=row.sha256,
+                    version_id=row.id,
+                    metrics=row.metrics,
+                )
+            except Exception as exc:
+                self._failed.add(row.id)
+                log.error("cannot load %s version %s: %s", row.model_type, row.version, exc)
+                continue
+            swapped.append(row.model_type)
+        return swapped
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                self.sync_once()
+            except SQLAlchemyError as exc:
+                log.warning("model version sync: the database did not answer: %s", exc)
+            except Exception:
+                log.exception("model version sync failed")
+
+    def start(self) -> None:
+        if self.interval_s <= 0 or self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._loop, name="model-sync", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
