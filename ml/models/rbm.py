@@ -318,39 +318,66 @@ class RatingRBM(nn.Module):
             visible = visible + rated @ self.rated_bias
         return -visible - F.softplus(self.hidden_input(onehot, rated)).sum(-1)
 
+    def hidden_input_sparse(self, items: Tensor, states: Tensor, offsets: Tensor) -> Tensor:
+        """x for B users given as their rated (item, value) pairs in CSR layout: ``items`` and
+        ``states`` (nnz,) with values 1..K, ``offsets`` (B,) where each user's pairs start.
+
+        Same as ``hidden_input`` on the dense one-hot, at O(nnz H) instead of O(B I K H).
+        """
+        k = self.config.n_ratings
+        flat = self.rating_weight.reshape(-1, self.config.n_hidden)  # (I*K, H)
+        x = F.embedding_bag(items * k + states - 1, flat, offsets, mode="sum")  # (B, H)
+        if self.config.model_rated or self.config.conditional:
+            x = x + F.embedding_bag(items, self.rated_weight, offsets, mode="sum")
+        return x + self.hidden_bias
+
+    def fold_in_outputs(self, h: Tensor, what: str = "both") -> tuple[Tensor | None, Tensor]:
+        """The down-pass for inference: E[r | rated, h] and p(rated | h), each (B, I).
+
+        Works in a (K, B, I) layout so the reductions over the K values run over whole
+        (B, I) slabs. ``what="p_rated"`` skips E[r] (returned as None).
+        """
+        k_values = self.config.n_ratings
+        weight = self.rating_weight.permute(1, 0, 2)  # (K, I, H)
+        logits = torch.matmul(h, weight.transpose(1, 2))  # (K, B, I)
+        logits += self.rating_bias.T.unsqueeze(1)  # + b_ik
+        expected = None
+        if what != "p_rated":
+            values = torch.arange(1, k_values + 1, device=h.device, dtype=h.dtype)
+            probs = torch.softmax(logits, 0)  # (K, B, I): p(k | rated, h)
+            expected = torch.tensordot(values, probs, dims=1)  # (B, I)
+        if not self.config.model_rated:
+            return expected, torch.ones_like(logits[0])
+        rated_logit = h @ self.rated_weight.T + self.rated_bias  # (B, I): c_i + D_i h
+        # p(rated | h) = 1 - p(unrated) = sigma(c_i + D_i h + logsumexp_k (b_ik + W_ik h)).
+        return expected, torch.sigmoid(rated_logit + torch.logsumexp(logits, 0))
+
+    def score_from_outputs(self, expected: Tensor | None, p_rated: Tensor) -> Tensor:
+        if self.config.ranking_score == "p_rated":
+            return p_rated
+        assert expected is not None
+        return expected if self.config.ranking_score == "expected_rating" else p_rated * expected
+
     @torch.inference_mode()
     def predict(self, bins: Tensor) -> tuple[Tensor, Tensor]:
         """Fold-in by one mean-field up-pass and down-pass (the paper's prediction, eq. 7).
 
         Returns E[r | rated] = sum_k k p(v_ik = 1 | h, rated) (B, I) and p(rated | h) (B, I).
         """
-        onehot, rated = self.split_visible(bins)
-        logits = self.rating_logits(self.hidden_probs(onehot, rated))  # (B, I, K)
-        values = torch.arange(1, self.config.n_ratings + 1, device=bins.device, dtype=logits.dtype)
-        expected = torch.softmax(logits, -1) @ values  # (B, I): p(k | rated, h) sums to one
-        if not self.config.model_rated:
-            return expected, torch.ones_like(expected)
-        # p(rated | h) = 1 - p(unrated) = sigma(logsumexp_k logits) (unrated has logit 0).
-        return expected, torch.sigmoid(torch.logsumexp(logits, -1))
+        expected, p_rated = self.fold_in_outputs(self.hidden_probs(*self.split_visible(bins)))
+        assert expected is not None
+        return expected, p_rated
 
     @torch.inference_mode()
     def score(self, bins: Tensor) -> Tensor:
         """The ranking score of ``config.ranking_score`` for every item, shape (B, I)."""
-        if self.config.ranking_score != "p_rated":
-            return self.predict_and_score(bins)[1]
-        onehot, rated = self.split_visible(bins)
-        logits = self.rating_logits(self.hidden_probs(onehot, rated))  # (B, I, K)
-        return torch.sigmoid(torch.logsumexp(logits, -1))  # p(rated | h), no E[r] needed
+        return self.predict_and_score(bins)[1]
 
     @torch.inference_mode()
     def predict_and_score(self, bins: Tensor) -> tuple[Tensor, Tensor]:
         """E[r | rated] and the ranking score from one fold-in pass, each (B, I)."""
         expected, p_rated = self.predict(bins)
-        if self.config.ranking_score == "expected_rating":
-            return expected, expected
-        if self.config.ranking_score == "p_rated":
-            return expected, p_rated
-        return expected, p_rated * expected
+        return expected, self.score_from_outputs(expected, p_rated)
 
     def item_embeddings(self) -> Tensor:
         """Each item's weights to the hiddens: D_i + mean_k W_ik, shape (I, H)."""
@@ -373,15 +400,43 @@ def predict_rows(
     model: RatingRBM, rows: sp.csr_matrix, what: str = "score", batch_size: int = 1024
 ) -> np.ndarray:
     """Fold in users from CSR rows (B, I) a batch at a time: ``score``, ``rating`` or
-    ``p_rated`` for every item, as float32 numpy (B, I) on the CPU."""
+    ``p_rated`` for every item, as float32 numpy (B, I) on the CPU.
+
+    The up-pass reads the sparse ratings directly (``hidden_input_sparse``); only the (B, I)
+    outputs of one batch are ever dense.
+    """
+    if what not in ("score", "rating", "p_rated"):
+        raise ValueError(f"what must be score, rating or p_rated, got {what!r}")
     device = model.rating_weight.device
+    rows = sp.csr_matrix(rows)
+    k = model.config.n_ratings
     out = np.empty(rows.shape, dtype=np.float32)
     for start in range(0, rows.shape[0], batch_size):
-        bins = dense_states(rows[start : start + batch_size], model.config.n_ratings, device)
+        batch = rows[start : start + batch_size]
+        batch.sort_indices()
+        items = torch.from_numpy(batch.indices.astype(np.int64)).to(device)
+        states = bin_ratings(torch.from_numpy(batch.data.astype(np.float32)), k).to(device)
+        keep = states > 0  # explicit zeros in the CSR are not ratings
+        offsets = torch.from_numpy(batch.indptr[:-1].astype(np.int64)).to(device)
+        if not bool(keep.all()):
+            counts = torch.from_numpy(np.diff(batch.indptr)).to(device)
+            owner = torch.repeat_interleave(torch.arange(len(counts), device=device), counts)
+            items, states = items[keep], states[keep]
+            kept = torch.bincount(owner[keep], minlength=len(counts))
+            offsets = torch.cumsum(kept, 0) - kept
+        h = torch.sigmoid(model.hidden_input_sparse(items, states, offsets))  # (B, H)
+        need = (
+            "p_rated"
+            if what == "p_rated" or (what == "score" and model.config.ranking_score == "p_rated")
+            else "both"
+        )
+        expected, p_rated = model.fold_in_outputs(h, need)
         if what == "score":
-            result = model.score(bins)
+            result = model.score_from_outputs(expected, p_rated)
+        elif what == "rating":
+            assert expected is not None
+            result = expected
         else:
-            expected, p_rated = model.predict(bins)
-            result = expected if what == "rating" else p_rated
+            result = p_rated
         out[start : start + batch_size] = result.float().cpu().numpy()
     return out

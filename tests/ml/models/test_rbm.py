@@ -104,3 +104,26 @@ def test_config_refuses_inconsistent_settings() -> None:
 def test_cd_k_schedule_rises() -> None:
     config = RBMConfig(cd_k_max=5, cd_k_step_epochs=2)
     assert [config.cd_k(e) for e in range(1, 9)] == [1, 1, 3, 3, 5, 5, 5, 5]
+
+
+def test_sparse_fold_in_matches_the_dense_one() -> None:
+    import numpy as np
+    import scipy.sparse as sp
+
+    from ml.models.rbm import predict_rows
+
+    model = RatingRBM(RBMConfig(n_items=6, n_hidden=4, ranking_score="p_rated_x_rating"))
+    _randomise(model, seed=5)
+    dense = np.array([[0, 4.0, 0, 1.0, 0, 5.0], [0, 0, 0, 0, 0, 0], [3.0, 0, 2.0, 0, 0, 0]])
+    rows = sp.csr_matrix(  # row 2 stores an explicit zero at item 5: no rating
+        (
+            np.array([4.0, 1.0, 5.0, 3.0, 2.0, 0.0], np.float32),
+            np.array([1, 3, 5, 0, 2, 5]),
+            np.array([0, 3, 3, 6]),
+        ),
+        shape=(3, 6),
+    )
+    expected, p_rated = model.predict(torch.from_numpy(dense).long())
+    np.testing.assert_allclose(predict_rows(model, rows, "rating"), expected.numpy(), rtol=1e-5)
+    np.testing.assert_allclose(predict_rows(model, rows, "p_rated"), p_rated.numpy(), rtol=1e-5)
+    np.testing.assert_allclose(predict_rows(model, rows), (expected * p_rated).numpy(), rtol=1e-5)
