@@ -17,7 +17,12 @@ from app.db.errors import DatabaseError
 from app.db.migrate import require_current_schema
 from app.db.session import create_db_engine, create_session_factory
 from app.models import JobStatus
-from app.services.retrain import RetrainConflictError, RetrainManager, RetrainRequest
+from app.services.retrain import (
+    TRAIN_COMMANDS,
+    RetrainConflictError,
+    RetrainManager,
+    RetrainRequest,
+)
 
 
 def _train_commands() -> set[str]:
@@ -54,7 +59,8 @@ def bootstrap(
         if active is not None and not force:
             report[model_type] = f"already active: {active.version}"
             continue
-        if model_type not in available:
+        words, _ = TRAIN_COMMANDS.get(model_type, ((model_type,), True))
+        if words[0] not in available:
             report[model_type] = f"skipped: no `deeprec train {model_type}` command in this build"
             typer.echo(f"warning: {model_type}: {report[model_type]}", err=True)
             continue

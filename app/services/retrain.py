@@ -59,6 +59,20 @@ from ml.inference import LOADERS
 log = logging.getLogger(__name__)
 
 COMPARE_METRIC = "ndcg@10_all"
+
+# model_type -> the `deeprec train ...` words that make it, and whether it trains on ratings
+# (the ratings exported from the database) or on digit images (the configured image set).
+TRAIN_COMMANDS: dict[str, tuple[tuple[str, ...], bool]] = {
+    "rbm": (("rbm",), True),
+    "autoencoder": (("autoencoder", "--target", "ratings"), True),
+    "autorec": (("autorec",), True),
+    "ease": (("ease",), True),
+    "popularity": (("popularity",), True),
+    "autoencoder-images": (("autoencoder", "--target", "digits"), False),
+    "rbm-images": (("rbm-images",), False),
+    "dbn": (("dbn",), False),
+    "gan": (("gan",), False),
+}
 MAX_ERROR_CHARS = 2000
 
 
@@ -123,6 +137,22 @@ def export_ratings(session: Session, path: Path) -> int:
         raise RetrainError("the database holds no ratings to train on (run `deeprec data load`)")
     frame.to_csv(path, index=False)
     return len(frame)
+
+
+def train_command(
+    python: str, request: RetrainRequest, ratings: Path | None, out: Path
+) -> list[str]:
+    """The worker's command line: ``python -m app.cli.main train ...`` for the model type."""
+    words, _ = TRAIN_COMMANDS.get(request.model_type, ((request.model_type,), True))
+    command = [python, "-m", "app.cli.main", "train", *words]
+    if ratings is not None:
+        command += ["--ratings", str(ratings)]
+    command += ["--out", str(out), "--params-json", json.dumps(request.params)]
+    if request.epochs is not None:
+        command += ["--epochs", str(request.epochs)]
+    if request.seed is not None:
+        command += ["--seed", str(request.seed)]
+    return command
 
 
 def new_version_name(job_id: int) -> str:
@@ -272,12 +302,15 @@ class RetrainManager:
         version = new_version_name(job_id)
         out = self.settings.resolved_checkpoint_dir.resolve() / request.model_type / version
         registered = False
+        _, uses_ratings = TRAIN_COMMANDS.get(request.model_type, ((request.model_type,), True))
         try:
             with tempfile.TemporaryDirectory(prefix="deeprec-retrain-") as tmp:
-                ratings_file = Path(tmp) / "ratings.csv"
-                with self.session_factory() as session:
-                    n = export_ratings(session, ratings_file)
-                log.info("retrain job %d: training %s on %d ratings", job_id, request.model_type, n)
+                ratings_file: Path | None = None
+                if uses_ratings:
+                    ratings_file = Path(tmp) / "ratings.csv"
+                    with self.session_factory() as session:
+                        n = export_ratings(session, ratings_file)
+                    log.info("retrain job %d: %s on %d ratings", job_id, request.model_type, n)
                 self._train(job_id, request, ratings_file, out)
             manifest = read_manifest(out)
             if manifest.get("model_type") != request.model_type:
@@ -320,18 +353,9 @@ class RetrainManager:
             if not registered and out.exists():
                 shutil.rmtree(out, ignore_errors=True)
 
-    def _train(self, job_id: int, request: RetrainRequest, ratings: Path, out: Path) -> None:
+    def _train(self, job_id: int, request: RetrainRequest, ratings: Path | None, out: Path) -> None:
         out.parent.mkdir(parents=True, exist_ok=True)
-        command = [
-            self.python, "-m", "app.cli.main", "train", request.model_type,
-            "--ratings", str(ratings),
-            "--out", str(out),
-            "--params-json", json.dumps(request.params),
-        ]  # fmt: skip
-        if request.epochs is not None:
-            command += ["--epochs", str(request.epochs)]
-        if request.seed is not None:
-            command += ["--seed", str(request.seed)]
+        command = train_command(self.python, request, ratings, out)
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "DEEPREC_DEVICE": self.settings.device}
         process = subprocess.Popen(
             command,

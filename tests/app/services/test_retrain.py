@@ -18,12 +18,14 @@ from app.crud import create_training_job, get_training_job, register_model_versi
 from app.db.session import create_session_factory
 from app.models import JobStatus
 from app.services.retrain import (
+    TRAIN_COMMANDS,
     RetrainConflictError,
     RetrainError,
     RetrainManager,
     RetrainRequest,
     error_line,
     export_ratings,
+    train_command,
 )
 from ml.data.movielens import load_ratings_path
 from tests.factories import make_item, make_rating, make_user
@@ -117,3 +119,22 @@ def test_not_worse_rule_blocks_a_worse_model(sqlite_engine: Engine, tmp_path: Pa
         jobs._check_not_worse(session, "ease", {"ndcg@10_all": 0.45})
         with pytest.raises(RetrainError, match=r"0\.3000 is below the active version v1's 0\.4000"):
             jobs._check_not_worse(session, "ease", {"ndcg@10_all": 0.3})
+
+
+def test_every_servable_model_type_has_a_train_command() -> None:
+    """The worker's command line names a real `deeprec train` command for each model type, with
+    the database's ratings only for the models that train on ratings."""
+    from app.cli.main import cli  # noqa: F401 - registers every family's train command
+    from app.cli.train import app as train_app
+    from ml.inference import LOADERS
+
+    commands = {c.name for c in train_app.registered_commands}
+    assert set(TRAIN_COMMANDS) == set(LOADERS)
+    out = Path("/ckpt/v1")
+    for model_type, (words, uses_ratings) in TRAIN_COMMANDS.items():
+        assert words[0] in commands, model_type
+        ratings = Path("/tmp/r.csv") if uses_ratings else None
+        line = train_command("py", RetrainRequest(model_type, {"a": 1}, epochs=2), ratings, out)
+        assert line[:5] == ["py", "-m", "app.cli.main", "train", words[0]]
+        assert ("--ratings" in line) == uses_ratings
+        assert line[-6:] == ["--out", "/ckpt/v1", "--params-json", '{"a": 1}', "--epochs", "2"]
