@@ -34,7 +34,9 @@ def train_dbn_command(
     layers: str | None = typer.Option(
         None, help="Unit counts from the pixels up, e.g. 64,256,64,16 (first = pixels)."
     ),
-    dataset: str = typer.Option("digits", help="digits (8x8, built in) or mnist (28x28)."),
+    dataset: str = typer.Option(
+        "digits", "--dataset", "--images", help="digits (8x8, built in) or mnist (28x28)."
+    ),
     images_path: Path | None = typer.Option(None, help="MNIST IDX folder or mnist.npz."),
     seed: int = typer.Option(42, help="Seed of initialisation, batches and Gibbs sampling."),
     epochs: int | None = typer.Option(None, help="CD epochs per layer (default 40)."),
@@ -90,7 +92,9 @@ def train_dbn_command(
 def train_rbm_images_command(
     out: Path = typer.Option(..., help="Checkpoint folder to write."),
     hidden: int | None = typer.Option(None, help="Hidden units (default 256)."),
-    dataset: str = typer.Option("digits", help="digits (8x8, built in) or mnist (28x28)."),
+    dataset: str = typer.Option(
+        "digits", "--dataset", "--images", help="digits (8x8, built in) or mnist (28x28)."
+    ),
     images_path: Path | None = typer.Option(None, help="MNIST IDX folder or mnist.npz."),
     seed: int = typer.Option(42, help="Seed of initialisation, batches and Gibbs sampling."),
     epochs: int = typer.Option(50, help="CD epochs."),

@@ -45,13 +45,17 @@ def check_run(epochs: int, out: Path, overwrite: bool) -> None:
 @train_app.command("gan")
 def train_gan_command(
     out: Path = typer.Option(..., help="Checkpoint folder to write."),
-    dataset: str = typer.Option("digits", help="digits (8x8, built in) or mnist (28x28)."),
+    dataset: str = typer.Option(
+        "digits", "--dataset", "--images", help="digits (8x8, built in) or mnist (28x28)."
+    ),
     images_path: Path | None = typer.Option(None, help="MNIST IDX folder or mnist.npz."),
     conditional: bool = typer.Option(
         False, "--conditional/--no-conditional", help="Condition on the digit label."
     ),
     seed: int = typer.Option(42, help="Seed of initialisation, batches and noise."),
-    epochs: int = typer.Option(400, help="Passes over the training images."),
+    epochs: int = typer.Option(
+        1000, help="Passes over the training images (the benchmark's unconditional setting)."
+    ),
     device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
     params_json: str | None = typer.Option(
         None, help="GANConfig overrides as JSON, e.g. '{\"latent_dim\": 16}'."

@@ -53,7 +53,7 @@ class GANConfig:
 
     side: int = 8
     latent_dim: int = 32
-    hidden: int = 256
+    hidden: int = 512
     n_classes: int = 10
     conditional: bool = False
     architecture: str = "auto"
