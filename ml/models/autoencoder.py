@@ -122,9 +122,9 @@ def mult_dae_config(n_items: int, **overrides: Any) -> AutoencoderConfig:
         normalize_input=True,
         binarize_input=True,
         noise="dropout",
-        noise_level=0.7,
+        noise_level=0.5,
         lr=1e-3,
-        weight_decay=1e-3,
+        weight_decay=1e-2,
         batch_size=128,
     )
     return replace(base, **overrides)
