@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.api.deps import Serving
 from app.api.main import api_router
 from app.core.config import Settings, get_settings
 from app.core.logging import configure_logging
@@ -84,6 +85,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.retrain = RetrainManager(
         settings=settings, session_factory=session_factory, registry=registry, metrics=metrics
     )
+    app.state.serving = Serving(session_factory, registry, app.state.catalog, metrics)
     app.state.startup_error = None
     log.info("starting on device %s with database %s", device, engine.url.render_as_string())
     await run_in_threadpool(load_active_models, app)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
@@ -62,7 +63,22 @@ async def get_retrain(request: Request) -> RetrainManager:
     return request.app.state.retrain
 
 
+@dataclass(frozen=True)
+class Serving:
+    """What the hot recommendation path needs, in ONE dependency (each costs per request)."""
+
+    session_factory: sessionmaker[Session]
+    registry: ModelRegistry
+    catalog: ItemCatalog
+    metrics: ServiceMetrics
+
+
+async def get_serving(request: Request) -> Serving:
+    return request.app.state.serving
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+ServingDep = Annotated[Serving, Depends(get_serving)]
 SessionDep = Annotated[Session, Depends(get_session)]
 SessionFactoryDep = Annotated[sessionmaker[Session], Depends(get_session_factory)]
 RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]

@@ -82,7 +82,12 @@ class ServiceMetrics:
         )
 
     def watch_models(self, models: ModelRegistry) -> None:
-        self.registry.register(_LoadedModelsCollector(models))
+        """Report ``models`` (replacing the registry watched before, e.g. on a second start)."""
+        previous = getattr(self, "_models_collector", None)
+        if previous is not None:
+            self.registry.unregister(previous)
+        self._models_collector = _LoadedModelsCollector(models)
+        self.registry.register(self._models_collector)
 
     @contextmanager
     def time_inference(self, model_type: str, operation: str) -> Iterator[None]:

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from starlette.concurrency import run_in_threadpool
 
-from app.api.deps import CatalogDep, MetricsDep, RegistryDep, SessionFactoryDep
+from app.api.deps import ServingDep
 from app.api.routes.users import UserId
 from app.schemas.common import ERROR_RESPONSES
 from app.schemas.item import ScoredItem
@@ -19,10 +19,7 @@ router = APIRouter(prefix="/v1/users", tags=["recommendations"], responses=ERROR
 
 @router.get("/{user_id}/recommendations", response_model=RecommendationsPublic)
 async def recommendations(
-    sessions: SessionFactoryDep,
-    registry: RegistryDep,
-    catalog: CatalogDep,
-    metrics: MetricsDep,
+    serving: ServingDep,
     user_id: UserId,
     k: Annotated[int, Query(ge=1, le=1000, description="How many items.")] = 10,
     model: Annotated[
@@ -45,12 +42,12 @@ async def recommendations(
     def answer() -> Response:
         # Everything blocking (the database read, the model's fold-in) runs here, in ONE trip to
         # the threadpool: each extra hop costs more than this endpoint's own work.
-        with sessions() as session:
+        with serving.session_factory() as session:
             result = recommend(
                 session=session,
-                registry=registry,
-                catalog=catalog,
-                metrics=metrics,
+                registry=serving.registry,
+                catalog=serving.catalog,
+                metrics=serving.metrics,
                 user_id=user_id,
                 k=k,
                 model=model,
