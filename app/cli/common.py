@@ -5,19 +5,15 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from app.core.config import Settings, get_settings
-from ml.checkpoint import CheckpointError
 from ml.data.errors import DataError
-from ml.data.fetch import load_dataset
-from ml.data.movielens import load_ratings_path
-from ml.data.schema import RatingsDataset
 
-# Failures a user can cause and fix; anything else is a bug and keeps its traceback.
-USER_ERRORS: tuple[type[BaseException], ...] = (DataError, CheckpointError, FileNotFoundError)
+if TYPE_CHECKING:
+    from ml.data.schema import RatingsDataset
 
 
 class CLIError(Exception):
@@ -28,12 +24,21 @@ def fail(message: str) -> None:
     raise CLIError(message)
 
 
+def user_errors() -> tuple[type[BaseException], ...]:
+    """Failures a user can cause and fix; anything else is a bug and keeps its traceback."""
+    from ml.checkpoint import CheckpointError  # imported late: it pulls in torch
+
+    return (CLIError, DataError, CheckpointError, FileNotFoundError, ValueError)
+
+
 def run_cli(app: typer.Typer) -> None:
     try:
         app(standalone_mode=True)
     except SystemExit:
         raise
-    except (CLIError, *USER_ERRORS, ValueError) as exc:
+    except Exception as exc:
+        if not isinstance(exc, user_errors()):
+            raise
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
 
@@ -44,6 +49,9 @@ def settings() -> Settings:
 
 def load_ratings(dataset: str | None, ratings: Path | None) -> RatingsDataset:
     """The ratings a command works on: ``--ratings PATH`` if given, else the named data set."""
+    from ml.data.fetch import load_dataset
+    from ml.data.movielens import load_ratings_path
+
     if ratings is not None:
         return load_ratings_path(ratings)
     s = settings()
