@@ -170,3 +170,17 @@ async def test_oversized_upload_is_refused(
     async for client in open_client(small):
         answer = await client.post("/v1/images/reconstruct", content=json.dumps([[0.5] * 64] * 20))
         assert answer.status_code == 413 and "detail" in answer.json()
+
+
+async def test_recommendations_and_similar_items_with_the_autoencoder(
+    ae_client: httpx.AsyncClient,
+) -> None:
+    answer = await ae_client.get("/v1/users/2/recommendations", params={"model": "autoencoder"})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["model"] == "autoencoder" and body["strategy"] == "model"
+    ids = [item["id"] for item in body["items"]]
+    assert len(ids) == 10 and all(i <= 15 for i in ids[:5])  # user 2 likes items 1-15
+    similar = await ae_client.get("/v1/items/1/similar", params={"model": "autoencoder", "k": 3})
+    assert similar.status_code == 200, similar.text
+    assert similar.json()["model"] == "autoencoder" and len(similar.json()["similar"]) == 3
