@@ -211,11 +211,16 @@ def plot_reconstructions(
     originals = np.concatenate([data.test_images[picks], data.test_images])[:n]
     corrupted = corrupt(originals, noise, kind, seed=seed)  # type: ignore[arg-type]
     grid = np.concatenate([originals, corrupted, model.reconstruct(corrupted)])
-    from PIL import Image
+    from PIL import Image, ImageDraw
 
     png = images_to_png(grid, data.side, columns=n)
     image = Image.open(io.BytesIO(png))
     scale = max(1, 48 // data.side)
     out.parent.mkdir(parents=True, exist_ok=True)
-    image.resize((image.width * scale, image.height * scale), Image.Resampling.NEAREST).save(out)
+    big = image.resize((image.width * scale, image.height * scale), Image.Resampling.NEAREST)
+    draw = ImageDraw.Draw(big)
+    for row in (1, 2):  # thin separators between the three rows
+        y = row * data.side * scale
+        draw.line([(0, y), (big.width, y)], fill=128, width=max(1, scale // 8))
+    big.save(out)
     typer.echo(f"wrote {out}: rows original / corrupted ({kind} {noise}) / reconstructed")
