@@ -82,6 +82,7 @@ class IAutoRec(nn.Module):
         return self.encode(item_vectors)
 
 
+@torch.inference_mode()
 def fold_in_rows(
     codes: torch.Tensor, user_rows: torch.Tensor, l2: float, rating_range: tuple[float, float]
 ) -> torch.Tensor:
