@@ -175,7 +175,7 @@ class RBMConfig:
     conditional_weight: float = 0.0
     ranking_score: str = "p_rated"
     learning_rate: float = 0.1
-    final_lr_fraction: float = 1.0
+    final_lr_fraction: float = 0.1
     rating_lr_scale: float = 1.0
     per_item_rate: bool = False
     momentum: float = 0.5
@@ -186,7 +186,7 @@ class RBMConfig:
     cd_k_max: int = 3
     cd_k_step_epochs: int = 5
     persistent: bool = False
-    epochs: int = 10
+    epochs: int = 15
 
     def __post_init__(self) -> None:
         if self.n_items < 0 or self.n_hidden <= 0 or self.n_ratings < 2:

@@ -34,15 +34,52 @@ from ml.training.cd import CDStatistics, MomentumSGD
 log = logging.getLogger(__name__)
 
 
-def _categorical(logits: Tensor, generator: torch.Generator | None) -> Tensor:
-    """One sample per row of the last axis by the Gumbel-max trick, as indices (...)."""
-    u = torch.rand(logits.shape, generator=generator, device=logits.device)
-    return torch.argmax(logits - torch.log(-torch.log(u.clamp_min(1e-20))), dim=-1)
+# The CD hot path works "value-major": visible tensors are (K, B, I), so every reduction over
+# the K rating values runs over whole (B, I) slabs (a softmax over a last axis of 5 or 6 is
+# several times slower on the CPU).
+
+
+def _sample_states(probs: Tensor, generator: torch.Generator | None) -> Tensor:
+    """One categorical sample per (b, i) from ``probs`` (S, B, I) summing to one over axis 0,
+    by inverting the cumulative distribution: indices (B, I) in 0..S-1."""
+    u = torch.rand(probs.shape[1:], generator=generator, device=probs.device)  # (B, I)
+    return (probs.cumsum(0) < u).sum(0).clamp_max(probs.shape[0] - 1)
+
+
+def _one_hot_values(states: Tensor, n_ratings: int) -> Tensor:
+    """States (B, I) in 0..K -> one-hot rating values (K, B, I); unrated is all zeros."""
+    values = torch.arange(1, n_ratings + 1, device=states.device).view(-1, 1, 1)
+    return (states.unsqueeze(0) == values).float()
+
+
+class _ValueMajor:
+    """The model's conditionals in the (K, B, I) layout, for one CD update (weights fixed)."""
+
+    def __init__(self, model: RatingRBM) -> None:
+        self.model = model
+        self.cfg = model.config
+        self.weight = model.rating_weight.transpose(0, 1).contiguous()  # (K, I, H)
+        self.bias = model.rating_bias.T.unsqueeze(1)  # (K, 1, I)
+        self.uses_rated = self.cfg.model_rated or self.cfg.conditional
+
+    def hidden_probs(self, values: Tensor, rated: Tensor) -> Tensor:
+        """p(h = 1 | v) from values (K, B, I) and rated (B, I): (B, H)."""
+        x = torch.bmm(values, self.weight).sum(0) + self.model.hidden_bias  # (B, H)
+        if self.uses_rated:
+            x = x + rated @ self.model.rated_weight
+        return torch.sigmoid(x)
+
+    def rating_logits(self, h: Tensor) -> Tensor:
+        """Logits of the K rated states, (K, B, I) (see ``RatingRBM.rating_logits``)."""
+        logits = torch.matmul(h, self.weight.transpose(1, 2)) + self.bias  # (K, B, I)
+        if self.cfg.model_rated:
+            logits = logits + (h @ self.model.rated_weight.T + self.model.rated_bias).unsqueeze(0)
+        return logits
 
 
 @torch.no_grad()
 def _gibbs_chain(
-    model: RatingRBM,
+    vm: _ValueMajor,
     start: Tensor,
     h_probs: Tensor,
     k: int,
@@ -56,22 +93,24 @@ def _gibbs_chain(
     ``joint``: every item's K+1 states (unrated or a value) are resampled. Otherwise the
     conditional chain: which items are rated stays clamped to ``start`` and only the values of
     the rated items are resampled (the paper's model). Returns the last visible probabilities
-    (B, I, K), rated probabilities (B, I), hidden probabilities (B, H) and visible states (B, I).
+    (K, B, I), rated probabilities (B, I), hidden probabilities (B, H) and visible states (B, I).
     """
+    n_k = vm.cfg.n_ratings
     mask = (start > 0).float()  # (B, I)
     h = torch.bernoulli(h_probs, generator=generator)
     states, v_probs, r_probs = start, torch.empty(0), mask
     for _ in range(k):
-        logits = model.rating_logits(h)  # (B, I, K)
+        logits = vm.rating_logits(h)  # (K, B, I)
         if joint:
-            full = torch.cat([torch.zeros_like(logits[..., :1]), logits], -1)  # (B, I, K+1)
-            p = torch.softmax(full, -1)
-            v_probs, r_probs = p[..., 1:], 1 - p[..., 0]  # (B, I, K), (B, I)
-            states = _categorical(full, generator)  # (B, I) in 0..K
+            full = torch.cat([torch.zeros_like(logits[:1]), logits], 0)  # (K+1, B, I)
+            p = torch.softmax(full, 0)
+            v_probs, r_probs = p[1:], 1 - p[0]  # (K, B, I), (B, I)
+            states = _sample_states(p, generator)  # (B, I) in 0..K
         else:
-            v_probs = torch.softmax(logits, -1) * mask.unsqueeze(-1)  # (B, I, K)
-            states = (_categorical(logits, generator) + 1) * mask.long()  # (B, I)
-        h_probs = model.hidden_probs(*model.split_visible(states))  # (B, H)
+            p = torch.softmax(logits, 0)  # (K, B, I): p(k | rated, h)
+            v_probs = p * mask  # rated items only
+            states = (_sample_states(p, generator) + 1) * mask.long()  # (B, I)
+        h_probs = vm.hidden_probs(_one_hot_values(states, n_k), (states > 0).float())
         h = torch.bernoulli(h_probs, generator=generator)
     return v_probs, r_probs, h_probs, states
 
@@ -93,37 +132,39 @@ def rating_cd_statistics(
     ``model_rated`` only the conditional chain runs (the paper's model).
     """
     cfg = model.config
-    n_items, n_k = cfg.n_items, cfg.n_ratings
-    uses_rated = cfg.model_rated or cfg.conditional
+    vm = _ValueMajor(model)
 
-    def stats(onehot: Tensor, rated: Tensor, h: Tensor, scale: float = 1.0) -> dict[str, Tensor]:
+    def stats(values: Tensor, rated: Tensor, h: Tensor, scale: float = 1.0) -> dict[str, Tensor]:
         m = h.shape[0] / scale
-        flat = onehot.reshape(h.shape[0], n_items * n_k)  # (B, I*K)
         out = {
-            "rating_weight": (flat.T @ h / m).reshape(n_items, n_k, -1),  # (I, K, H)
-            "rating_bias": onehot.sum(0) / m,  # (I, K)
+            "rating_weight": (values.transpose(1, 2) @ h / m).transpose(0, 1),  # (I, K, H)
+            "rating_bias": values.sum(1).T / m,  # (I, K)
             "hidden_bias": h.sum(0) / m,  # (H,)
         }
-        if uses_rated:
+        if vm.uses_rated:
             out["rated_weight"] = rated.T @ h / m  # (I, H)
             out["rated_bias"] = rated.sum(0) / m  # (I,)
         return out
 
     # Positive phase: hidden probabilities driven by the data.
-    onehot, rated = model.split_visible(bins)  # (B, I, K), (B, I)
-    h0 = model.hidden_probs(onehot, rated)  # (B, H)
+    values, rated = _one_hot_values(bins, cfg.n_ratings), (bins > 0).float()  # (K, B, I), (B, I)
+    h0 = vm.hidden_probs(values, rated)  # (B, H)
     weight = cfg.conditional_weight if cfg.model_rated else 0.0
-    positive = stats(onehot, rated, h0, 1.0 + weight)
+    positive = stats(values, rated, h0, 1.0 + weight)
 
     # Negative phase: k steps of block Gibbs sampling, from the data (CD) or the chain (PCD).
     start = bins if chain is None else chain
-    h_start = h0 if chain is None else model.hidden_probs(*model.split_visible(chain))
+    h_start = (
+        h0
+        if chain is None
+        else vm.hidden_probs(_one_hot_values(chain, cfg.n_ratings), (chain > 0).float())
+    )
     v_probs, r_probs, h_probs, states = _gibbs_chain(
-        model, start, h_start, k, generator, joint=cfg.model_rated
+        vm, start, h_start, k, generator, joint=cfg.model_rated
     )
     negative = stats(v_probs, r_probs, h_probs)
     if weight > 0:
-        v_c, r_c, h_c, _ = _gibbs_chain(model, bins, h0, k, generator, joint=False)
+        v_c, r_c, h_c, _ = _gibbs_chain(vm, bins, h0, k, generator, joint=False)
         conditional = stats(v_c, r_c, h_c, weight)
         negative = {name: negative[name] + conditional[name] for name in negative}
     return CDStatistics(positive, negative, states)
