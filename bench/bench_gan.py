@@ -8,7 +8,7 @@ Trains an unconditional and a conditional GAN (default config, fixed seed), then
 - for the conditional GAN: how often the judge agrees with the requested label (target >= 90%);
 - training wall times; loss curves and sample grids as PNGs under docs/.
 
-Run: ``python -m bench gan`` (about 5-10 minutes on 2 CPU cores).
+Run: ``python -m bench gan`` (14 minutes on a busy 2-core CPU; most of it the unconditional GAN).
 """
 
 from __future__ import annotations
