@@ -29,7 +29,7 @@ from app.services.catalog import ItemCatalog
 from app.services.metrics import PrometheusMiddleware, ServiceMetrics
 from app.services.model_sync import ActiveVersionSync
 from app.services.recommendations import InvalidRequestError
-from app.services.registry import ModelNotLoadedError, ModelRegistry
+from app.services.registry import ModelNotLoadedError, ModelRegistry, version_kwargs
 from app.services.retrain import RetrainConflictError, RetrainManager
 from ml.device import resolve_device
 from ml.inference import LOADERS
@@ -56,14 +56,7 @@ def load_active_models(app: FastAPI) -> None:
             )
             continue
         try:
-            registry.load_and_swap(
-                model_type=row.model_type,
-                version=row.version,
-                checkpoint_path=row.checkpoint_path,
-                sha256=row.sha256,
-                version_id=row.id,
-                metrics=row.metrics,
-            )
+            registry.load_and_swap(**version_kwargs(row))
         except Exception as exc:
             log.error("cannot load %s version %s: %s", row.model_type, row.version, exc)
 

@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from app.crud import list_active_model_versions
-from app.services.registry import ModelRegistry
+from app.services.registry import ModelRegistry, version_kwargs
 from ml.inference import LOADERS
 
 log = logging.getLogger(__name__)
@@ -49,14 +49,7 @@ class ActiveVersionSync:
             if served is not None and served.version == row.version:
                 continue
             try:
-                self.registry.load_and_swap(
-                    model_type=row.model_type,
-                    version=row.version,
-                    checkpoint_path=row.checkpoint_path,
-                    sha256=row.sha256,
-                    version_id=row.id,
-                    metrics=row.metrics,
-                )
+                self.registry.load_and_swap(**version_kwargs(row))
             except Exception as exc:
                 self._failed.add(row.id)
                 log.error("cannot load %s version %s: %s", row.model_type, row.version, exc)

@@ -69,6 +69,18 @@ def verify_sha256(path: str | Path, expected: str | None) -> str:
     return actual
 
 
+def version_kwargs(row: Any) -> dict[str, Any]:
+    """The :meth:`ModelRegistry.load` arguments of a ``model_version`` row."""
+    return {
+        "model_type": row.model_type,
+        "version": row.version,
+        "checkpoint_path": row.checkpoint_path,
+        "sha256": row.sha256,
+        "version_id": row.id,
+        "metrics": row.metrics,
+    }
+
+
 class ModelRegistry:
     """Thread-safe map model_type -> :class:`LoadedModel` with atomic replacement."""
 

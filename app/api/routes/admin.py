@@ -18,7 +18,7 @@ from app.crud.errors import NotFoundError
 from app.models import ModelVersion, TrainingJob
 from app.schemas.admin import JobPublic, ModelVersionPublic, RetrainCreate
 from app.schemas.common import ErrorPublic
-from app.services.registry import ModelRegistry
+from app.services.registry import ModelRegistry, version_kwargs
 from app.services.retrain import RetrainRequest
 from ml.inference import LOADERS
 
@@ -117,14 +117,7 @@ def activate(
     if row.model_type not in LOADERS:
         raise HTTPException(status.HTTP_409_CONFLICT, f"unknown model type {row.model_type!r}")
     try:
-        entry = registry.load(
-            model_type=row.model_type,
-            version=row.version,
-            checkpoint_path=row.checkpoint_path,
-            sha256=row.sha256,
-            version_id=row.id,
-            metrics=row.metrics,
-        )
+        entry = registry.load(**version_kwargs(row))
     except Exception as exc:
         raise HTTPException(
             status.HTTP_409_CONFLICT, f"cannot load version {row.version}: {exc}"
