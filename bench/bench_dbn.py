@@ -1,7 +1,7 @@
 """DBN benchmark on the 8x8 digits: codes for a linear classifier, reconstruction vs PCA, samples.
 
 For each code width d in (2, 8, 16) a DBN with layers (64, 256, 64, d) is pre-trained greedily
-with CD-1 and its unrolled autoencoder fine-tuned by backpropagation (default ``DBNConfig``,
+with CD-k and its unrolled autoencoder fine-tuned by backpropagation (default ``DBNConfig``,
 fixed seed). On the held-out digits it reports:
 - logistic-regression accuracy (scikit-learn, standardised inputs) on the greedy up-pass codes and
   on the fine-tuned codes, beside PCA with d components and the raw 64 pixels;
@@ -147,7 +147,7 @@ def main() -> None:
     }
     body = "\n".join(
         [
-            f"DBNs with layers (64, 256, 64, d), default `DBNConfig` (CD-1, "
+            f"DBNs with layers (64, 256, 64, d), default `DBNConfig` (CD-{DBNConfig().cd_k}, "
             f"{DBNConfig().pretrain_epochs} epochs per layer, {DBNConfig().finetune_epochs} "
             f"fine-tuning epochs, linear code units), seed {SEED}; {len(data.train_images)} "
             f"training and {len(data.test_images)} held-out digits.",

@@ -39,7 +39,7 @@ def train_dbn_command(
     ),
     images_path: Path | None = typer.Option(None, help="MNIST IDX folder or mnist.npz."),
     seed: int = typer.Option(42, help="Seed of initialisation, batches and Gibbs sampling."),
-    epochs: int | None = typer.Option(None, help="CD epochs per layer (default 40)."),
+    epochs: int | None = typer.Option(None, help="CD epochs per layer (default 100)."),
     device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
     params_json: str | None = typer.Option(
         None, help="DBNConfig overrides as JSON, e.g. '{\"finetune_epochs\": 50}'."

@@ -47,10 +47,10 @@ class DBNConfig:
     learning_rate: float = 0.05
     momentum: float = 0.5
     weight_decay: float = 1e-4
-    cd_k: int = 1
+    cd_k: int = 3
     persistent: bool = False
     batch_size: int = 64
-    pretrain_epochs: int = 40
+    pretrain_epochs: int = 100
     finetune_epochs: int = 100
     finetune_lr: float = 1e-3
     linear_code: bool = True
