@@ -6,7 +6,7 @@ Trains an unconditional and a conditional GAN (default config, fixed seed), then
 - the Fréchet distance in the judge's feature space to the held-out real digits, beside the same for
   uniform noise images and for the real training digits;
 - for the conditional GAN: how often the judge agrees with the requested label (target >= 90%);
-- training wall times; loss curves and sample grids as PNGs under docs/.
+- training wall times; loss curves, sample grids and latent interpolations as PNGs under docs/.
 
 Run: ``python -m bench gan`` (14 minutes on a busy 2-core CPU; most of it the unconditional GAN).
 """
@@ -63,6 +63,12 @@ def plot_losses(histories: dict[str, GANHistory], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
+
+
+def interpolation_png(sampler: GANSampler, rows: int = 8, steps: int = 10) -> bytes:
+    """Each row: the spherical latent path between the codes of seeds 2r and 2r + 1."""
+    paths = [sampler.interpolate(2 * r, 2 * r + 1, steps) for r in range(rows)]
+    return grid_png(np.concatenate(paths), sampler.side, columns=steps)
 
 
 def _num(value: object) -> float:
@@ -127,6 +133,7 @@ def main() -> None:
     )
     (DOCS / "gan_conditional.png").write_bytes(grid_png(by_label, 8, columns=10))
     plot_losses(histories, DOCS / "gan_losses.png")
+    (DOCS / "gan_interpolation.png").write_bytes(interpolation_png(samplers["unconditional"]))
 
     unc, cond = runs["unconditional"], runs["conditional"]
     targets = {
@@ -190,7 +197,8 @@ def main() -> None:
             "Targets: "
             + ", ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in targets.items()),
             "",
-            "Pictures: docs/gan_samples.png, docs/gan_conditional.png, docs/gan_losses.png.",
+            "Pictures: docs/gan_samples.png, docs/gan_conditional.png, docs/gan_losses.png, "
+            "docs/gan_interpolation.png.",
             "",
         ]
     )
