@@ -60,3 +60,15 @@ def test_conditional_training_needs_labels() -> None:
         GANTrainer(GANConfig(conditional=True, hidden=8), OPTIONS, images, None)
     with pytest.raises(ValueError, match="images"):
         GANTrainer(CONFIG, OPTIONS, images[:, :10], None)
+
+
+def test_dcgan_trains_on_28x28_images() -> None:
+    rng = np.random.default_rng(0)
+    images = (rng.random((32, 784)) < 0.2).astype(np.float32)
+    labels = np.arange(32) % 10
+    config = GANConfig(side=28, hidden=4, latent_dim=4, batch_size=16, conditional=True)
+    model, history = train_gan(images, labels, config, OPTIONS)
+    assert model.config.resolved_architecture == "dcgan"
+    assert len(history.d_loss) == OPTIONS.epochs and all(np.isfinite(history.g_loss))
+    sample = model.sample(latent_codes(3, 4, seed=0), torch.tensor([0, 1, 2]))
+    assert sample.shape == (3, 784)
