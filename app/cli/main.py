@@ -11,15 +11,24 @@ import sys
 
 import typer
 
-from app.cli import baseline, data, db, evaluate, plot, recommend, train
+# Model families (autoencoder, baselines_train, dbn, gan, rbm) register their train/plot
+# commands on the `train` and `plot` groups when imported.
+from app.cli import (  # noqa: F401
+    autoencoder,
+    baseline,
+    baselines_train,
+    data,
+    db,
+    dbn,
+    evaluate,
+    gan,
+    plot,
+    rbm,
+    recommend,
+    serve,
+    train,
+)
 from app.cli.common import run_cli
-
-# Model families register their train/plot commands on import (one line each).
-from app.cli import autoencoder  # noqa: F401, E402
-from app.cli import baselines_train  # noqa: F401, E402
-from app.cli import dbn, gan  # noqa: F401, E402
-from app.cli import rbm  # noqa: F401, E402
-from app.cli import serve  # noqa: E402
 
 cli = typer.Typer(
     name="deeprec",
