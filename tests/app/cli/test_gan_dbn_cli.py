@@ -5,36 +5,18 @@ In-process through the real entry point's error handling (``run_cli``), tiny set
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from app.cli.common import run_cli
-from app.cli.main import cli
 from ml.checkpoint import read_manifest
 from ml.inference import load_model
+from tests.app.cli.runner import deeprec_in_process
 from tests.app.cli.test_foundation_cli import assert_one_line_error
 
-
-def deeprec(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run ``deeprec ARGS`` in this process; return what a subprocess run would."""
-    stdout, stderr = io.StringIO(), io.StringIO()
-    argv, sys.argv = sys.argv, ["deeprec", *args]
-    code: int = 0
-    try:
-        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-            run_cli(cli)
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    finally:
-        sys.argv = argv
-    return subprocess.CompletedProcess(args, code, stdout.getvalue(), stderr.getvalue())
+deeprec = deeprec_in_process
 
 
 def test_train_gan_then_plot_samples(tmp_path: Path) -> None:

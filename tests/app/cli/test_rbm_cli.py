@@ -6,35 +6,17 @@ the suite fast; the foundation's CLI tests cover the subprocess boundary itself.
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import io
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from app.cli.common import run_cli
-from app.cli.main import cli
+from tests.app.cli.runner import deeprec_in_process
 from tests.app.cli.test_foundation_cli import assert_one_line_error
 from tests.conftest import planted_frame
 
-
-def deeprec(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run ``deeprec ARGS`` in this process; return what a subprocess run would."""
-    stdout, stderr = io.StringIO(), io.StringIO()
-    argv, sys.argv = sys.argv, ["deeprec", *args]
-    code: int = 0
-    try:
-        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-            run_cli(cli)
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    finally:
-        sys.argv = argv
-    return subprocess.CompletedProcess(args, code, stdout.getvalue(), stderr.getvalue())
+deeprec = deeprec_in_process
 
 
 FAST = json.dumps({"n_hidden": 8, "batch_size": 8, "learning_rate": 0.1})
