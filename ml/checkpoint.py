@@ -20,7 +20,7 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from safetensors import SafetensorError
@@ -31,6 +31,9 @@ from ml import __version__
 FORMAT_VERSION = 1
 TENSORS_FILE = "model.safetensors"
 MANIFEST_FILE = "manifest.json"
+
+
+ModuleT = TypeVar("ModuleT", bound=torch.nn.Module)
 
 
 class CheckpointError(ValueError):
@@ -160,3 +163,25 @@ def load_checkpoint(
 def checkpoint_sha256(directory: str | Path) -> str:
     """A fingerprint of the whole checkpoint: sha256 of its manifest (which pins the tensors)."""
     return _sha256(Path(directory) / MANIFEST_FILE)
+
+
+def module_tensors(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A module's state dict as checkpoint tensors: detached, on the CPU."""
+    return {name: t.detach().cpu() for name, t in model.state_dict().items()}
+
+
+def rebuild_module(
+    checkpoint: Checkpoint, config_type: type, module_type: type[ModuleT], what: str
+) -> ModuleT:
+    """``module_type(config_type(**config))`` with the checkpoint's tensors, in eval mode, on the
+    CPU; a config or tensors that do not fit are refused with a ``CheckpointError``."""
+    try:
+        config = config_type(**checkpoint.config)
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{checkpoint.path}: bad {what} config ({exc})") from exc
+    model = module_type(config)
+    try:
+        model.load_state_dict(checkpoint.tensors, strict=True)
+    except RuntimeError as exc:
+        raise CheckpointError(f"{checkpoint.path}: tensors do not fit the {what} config") from exc
+    return model.eval()

@@ -17,7 +17,7 @@ from typing import TypeVar
 import numpy as np
 import torch
 
-from ml.checkpoint import Checkpoint, CheckpointError
+from ml.checkpoint import Checkpoint, CheckpointError, module_tensors, rebuild_module
 from ml.inference.images import check_images
 from ml.models.dbn import DBN, DBNConfig
 from ml.models.rbm import BernoulliRBM, BernoulliRBMConfig
@@ -119,33 +119,14 @@ class RBMImageModel:
 
 
 def rebuild_dbn(checkpoint: Checkpoint) -> DBN:
-    try:
-        config = DBNConfig(**checkpoint.config)
-    except (TypeError, ValueError) as exc:
-        raise CheckpointError(f"{checkpoint.path}: bad DBN config ({exc})") from exc
-    model = DBN(config)
-    try:
-        model.load_state_dict(checkpoint.tensors, strict=True)
-    except RuntimeError as exc:
-        raise CheckpointError(f"{checkpoint.path}: tensors do not fit the DBN config") from exc
-    return model.eval()
+    return rebuild_module(checkpoint, DBNConfig, DBN, "DBN")
 
 
 def rebuild_rbm(checkpoint: Checkpoint) -> BernoulliRBM:
-    try:
-        config = BernoulliRBMConfig(**checkpoint.config)
-    except (TypeError, ValueError) as exc:
-        raise CheckpointError(f"{checkpoint.path}: bad RBM config ({exc})") from exc
-    rbm = BernoulliRBM(config)
-    try:
-        rbm.load_state_dict(checkpoint.tensors, strict=True)
-    except RuntimeError as exc:
-        raise CheckpointError(f"{checkpoint.path}: tensors do not fit the RBM config") from exc
-    return rbm.eval()
+    return rebuild_module(checkpoint, BernoulliRBMConfig, BernoulliRBM, "RBM")
 
 
-def model_tensors(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return {name: t.detach().cpu() for name, t in model.state_dict().items()}
+model_tensors = module_tensors  # the tensors a DBN or RBM checkpoint stores
 
 
 def load(checkpoint: Checkpoint, device: torch.device) -> DBNImageModel:

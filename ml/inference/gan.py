@@ -11,29 +11,18 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ml.checkpoint import Checkpoint, CheckpointError
+from ml.checkpoint import Checkpoint, module_tensors, rebuild_module
 from ml.models.gan import GAN, GANConfig, latent_codes, slerp
 
 MAX_SAMPLES = 1024
 
 
-def gan_tensors(model: GAN) -> dict[str, torch.Tensor]:
-    """The checkpoint tensors of a GAN: its state dict (generator.*, discriminator.*)."""
-    return {name: t.detach().cpu() for name, t in model.state_dict().items()}
+gan_tensors = module_tensors  # the checkpoint tensors of a GAN: generator.*, discriminator.*
 
 
 def rebuild(checkpoint: Checkpoint) -> GAN:
     """The GAN of a checkpoint on the CPU, in eval mode; refuses mismatched tensors."""
-    try:
-        config = GANConfig(**checkpoint.config)
-    except (TypeError, ValueError) as exc:
-        raise CheckpointError(f"{checkpoint.path}: bad GAN config ({exc})") from exc
-    model = GAN(config)
-    try:
-        model.load_state_dict(checkpoint.tensors, strict=True)
-    except RuntimeError as exc:
-        raise CheckpointError(f"{checkpoint.path}: tensors do not fit the GAN config") from exc
-    return model.eval()
+    return rebuild_module(checkpoint, GANConfig, GAN, "GAN")
 
 
 @dataclass
