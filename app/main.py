@@ -172,21 +172,15 @@ def install_error_handlers(app: FastAPI) -> None:
         return _error(status.HTTP_404_NOT_FOUND, str(exc))
 
     @app.exception_handler(ConflictError)
-    async def conflict(_: Request, exc: ConflictError) -> JSONResponse:
-        return _error(status.HTTP_409_CONFLICT, str(exc))
-
     @app.exception_handler(RetrainConflictError)
-    async def retrain_conflict(_: Request, exc: RetrainConflictError) -> JSONResponse:
+    @app.exception_handler(CrudError)  # any other refused write: a conflict with stored state
+    async def conflict(_: Request, exc: Exception) -> JSONResponse:
         return _error(status.HTTP_409_CONFLICT, str(exc))
 
     @app.exception_handler(InvalidValueError)
     @app.exception_handler(InvalidRequestError)
     async def invalid(_: Request, exc: Exception) -> JSONResponse:
         return _error(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc))
-
-    @app.exception_handler(CrudError)
-    async def crud_error(_: Request, exc: CrudError) -> JSONResponse:
-        return _error(status.HTTP_409_CONFLICT, str(exc))
 
     @app.exception_handler(ModelNotLoadedError)
     async def not_loaded(_: Request, exc: ModelNotLoadedError) -> JSONResponse:
