@@ -19,15 +19,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
+from app.db.admin import temporary_postgres_database
 from bench.common import markdown_table, median, write_result
 
 log = logging.getLogger(__name__)
@@ -73,20 +70,6 @@ def _one_run(url: str) -> dict[str, Any]:
         "added": {"users": users, "items": items, "ratings": ratings},
         "total": {"users": users_total, "items": items_total, "ratings": ratings_total},
     }
-
-
-@contextmanager
-def _fresh_postgres(admin_url: str) -> Iterator[str]:
-    name = f"deeprec_bench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def _postgres_reachable(admin_url: str) -> str | None:
@@ -137,7 +120,7 @@ def main() -> None:
     if unreachable is None:
         postgres_runs = []
         for run in range(RUNS):
-            with _fresh_postgres(admin_url) as url:
+            with temporary_postgres_database(admin_url, prefix="deeprec_bench") as url:
                 postgres_runs.append(_one_run(url))
             log.info("postgres run %d: %s", run + 1, postgres_runs[-1])
         results.append(_summary("postgresql (fresh database)", postgres_runs))

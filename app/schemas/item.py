@@ -26,6 +26,13 @@ class ItemPublic(BaseModel):
 class ScoredItem(ItemPublic):
     score: float
 
+    @classmethod
+    def of(cls, item: Any, score: float) -> ScoredItem:
+        """From anything with id, title, year and genres (a catalogue entry) and a score."""
+        return cls(
+            id=item.id, title=item.title, year=item.year, genres=list(item.genres), score=score
+        )
+
 
 class SimilarItemsPublic(BaseModel):
     model_config = ConfigDict(

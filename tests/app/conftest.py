@@ -11,41 +11,24 @@ from __future__ import annotations
 
 import os
 import shutil
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import migrate
+from app.db.admin import temporary_postgres_database
 from app.db.session import create_db_engine, create_session_factory
 
 POSTGRES_URL_ENV = "DEEPREC_TEST_DATABASE_URL"
+TEST_DB_PREFIX = "deeprec_test"
 POSTGRES_SKIP_REASON = (
     f"PostgreSQL tests need {POSTGRES_URL_ENV} (e.g. "
     "postgresql+psycopg://postgres@127.0.0.1:5432/test); it is unset, so only SQLite runs"
 )
-
-
-@contextmanager
-def temporary_postgres_database(admin_url: str, template: str | None = None) -> Iterator[str]:
-    """A fresh PostgreSQL database with a unique name (empty, or a copy of ``template``);
-    dropped (forcibly) on exit."""
-    name = f"deeprec_test_{uuid.uuid4().hex[:16]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    clause = f' TEMPLATE "{template}"' if template else ""
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"{clause}'))
-        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def postgres_admin_url() -> str | None:
@@ -66,7 +49,7 @@ def _migrated_postgres_template() -> Iterator[str]:
     admin_url = postgres_admin_url()
     if admin_url is None:
         pytest.skip(POSTGRES_SKIP_REASON)
-    with temporary_postgres_database(admin_url) as url:
+    with temporary_postgres_database(admin_url, prefix=TEST_DB_PREFIX) as url:
         migrate.upgrade(url)
         yield str(make_url(url).database)
 
@@ -90,7 +73,7 @@ def db_url(db_kind: str, tmp_path: Path) -> Iterator[str]:
     if db_kind == "sqlite":
         yield f"sqlite:///{tmp_path / 'empty.db'}"
         return
-    with temporary_postgres_database(str(postgres_admin_url())) as url:
+    with temporary_postgres_database(str(postgres_admin_url()), prefix=TEST_DB_PREFIX) as url:
         yield url
 
 
@@ -104,7 +87,9 @@ def migrated_url(db_kind: str, tmp_path: Path, request: pytest.FixtureRequest) -
         yield f"sqlite:///{target}"
         return
     template_name: str = request.getfixturevalue("_migrated_postgres_template")
-    with temporary_postgres_database(str(postgres_admin_url()), template=template_name) as url:
+    with temporary_postgres_database(
+        str(postgres_admin_url()), prefix=TEST_DB_PREFIX, template=template_name
+    ) as url:
         yield url
 
 

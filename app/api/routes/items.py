@@ -51,14 +51,5 @@ def similar(
         item=_public(info),
         model=entry.model_type,
         model_version=entry.version,
-        similar=[
-            ScoredItem(
-                id=n.item.id,
-                title=n.item.title,
-                year=n.item.year,
-                genres=list(n.item.genres),
-                score=n.score,
-            )
-            for n in neighbours
-        ],
+        similar=[ScoredItem.of(n.item, n.score) for n in neighbours],
     )

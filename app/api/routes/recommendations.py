@@ -61,16 +61,7 @@ async def recommendations(
             strategy=result.strategy,
             k=k,
             genre=genre or None,
-            items=[
-                ScoredItem(
-                    id=s.item.id,
-                    title=s.item.title,
-                    year=s.item.year,
-                    genres=list(s.item.genres),
-                    score=s.score,
-                )
-                for s in result.items
-            ],
+            items=[ScoredItem.of(s.item, s.score) for s in result.items],
         )
         # Serialised here, in the worker: FastAPI would otherwise validate and serialise the
         # model again on the event loop.
