@@ -2,7 +2,9 @@
 
 - ``autoencoder`` (Mult-DAE ranking): a ``Recommender`` whose scores are the decoder's logits for
   a user folded in from the ratings row; ``user_embeddings`` are the bottleneck codes and
-  ``item_embeddings`` the output layer's weight rows.
+  ``item_embeddings`` the two-view item embedding stored at training time (Mult-DAE input
+  columns + item-DAE codes, see ``ml.training.autoencoder``); checkpoints written before it
+  fall back to the output layer's weight rows.
 - ``autorec`` (I-AutoRec): a ``Recommender`` with ``predict_ratings`` (ridge fold-in of the
   user's output row on the stored item codes, see ``ml.models.autorec``); scores are predicted
   ratings; ``item_embeddings`` are the item codes.
@@ -23,7 +25,7 @@ from ml.checkpoint import Checkpoint, CheckpointError
 from ml.data.vocab import IdVocab
 from ml.inference import Recommender
 from ml.inference.images import check_images
-from ml.models.autoencoder import Autoencoder, AutoencoderConfig
+from ml.models.autoencoder import ITEM_EMBEDDINGS, Autoencoder, AutoencoderConfig
 from ml.models.autorec import AutoRecConfig, IAutoRec, fold_in_rows
 
 BATCH = 1024
@@ -36,10 +38,11 @@ def _dense(rows: sp.csr_matrix | np.ndarray, device: torch.device) -> torch.Tens
 
 def build_autoencoder(checkpoint: Checkpoint, device: torch.device) -> Autoencoder:
     """Rebuild the ``Autoencoder`` of a checkpoint (config + state dict), in eval mode."""
+    weights = {k: v for k, v in checkpoint.tensors.items() if k != ITEM_EMBEDDINGS}
     try:
         config = AutoencoderConfig.from_dict(checkpoint.config)
         model = Autoencoder(config)
-        model.load_state_dict(checkpoint.tensors)
+        model.load_state_dict(weights)
     except (TypeError, ValueError, RuntimeError, KeyError) as exc:
         raise CheckpointError(f"{checkpoint.path}: not a valid autoencoder ({exc})") from exc
     return model.to(device).eval()
@@ -48,9 +51,10 @@ def build_autoencoder(checkpoint: Checkpoint, device: torch.device) -> Autoencod
 class AutoencoderScorer:
     """Mult-DAE scoring: logits (B, I) of users folded in from their ratings rows."""
 
-    def __init__(self, model: Autoencoder) -> None:
+    def __init__(self, model: Autoencoder, items: np.ndarray | None = None) -> None:
         self.model = model
         self.device = next(model.parameters()).device
+        self.items = items  # (I, d') stored item embedding, or None: the decoder rows
 
     def _batches(
         self, rows: sp.csr_matrix, fn: Callable[[torch.Tensor], torch.Tensor], width: int
@@ -68,6 +72,8 @@ class AutoencoderScorer:
         return self._batches(user_rows, self.model.codes, self.model.config.code_dim)  # (B, d)
 
     def item_embeddings(self) -> np.ndarray:
+        if self.items is not None:
+            return self.items  # (I, d')
         return self.model.item_embeddings().float().cpu().numpy()  # (I, d)
 
 
@@ -101,9 +107,13 @@ def load(checkpoint: Checkpoint, device: torch.device) -> Recommender:
     users = IdVocab.from_list(checkpoint.vocab["user"])
     items = IdVocab.from_list(checkpoint.vocab["item"])
     if checkpoint.model_type == "autoencoder":
-        scorer = AutoencoderScorer(build_autoencoder(checkpoint, device))
+        stored = checkpoint.tensors.get(ITEM_EMBEDDINGS)
+        vectors = None if stored is None else stored.float().cpu().numpy()
+        scorer = AutoencoderScorer(build_autoencoder(checkpoint, device), vectors)
         if scorer.model.config.n_inputs != len(items):
             raise CheckpointError(f"{checkpoint.path}: model width does not match the items")
+        if vectors is not None and (vectors.ndim != 2 or len(vectors) != len(items)):
+            raise CheckpointError(f"{checkpoint.path}: item embeddings of the wrong shape")
         return Recommender(
             "autoencoder",
             users,

@@ -9,6 +9,10 @@ Two reducers with the same signature ``reduce(x, dims, seed) -> (N, dims)``:
 ``genre_agreement`` measures whether an embedding carries meaning: the mean genre Jaccard
 similarity between each item and its k nearest neighbours (cosine), against the mean over all
 other items (what random neighbours give in expectation).
+
+``combine_views`` is how the served autoencoder item embedding is put together: each view's rows
+are centred (the mean row is the direction every item shares, mostly popularity) and scaled to
+unit length, then concatenated, so a cosine on the result is the mean of the views' cosines.
 """
 
 from __future__ import annotations
@@ -81,6 +85,28 @@ def _check(x: np.ndarray, dims: int) -> None:
         raise ValueError(f"need a 2-D array of at least two rows, got shape {x.shape}")
     if not 1 <= dims <= x.shape[1]:
         raise ValueError(f"dims must lie in [1, {x.shape[1]}], got {dims}")
+
+
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def centre_rows(x: np.ndarray) -> np.ndarray:
+    """Rows minus the mean row: drops the direction all items share before cosines."""
+    x = np.asarray(x, dtype=np.float64)
+    return x - x.mean(axis=0)
+
+
+def combine_views(*views: np.ndarray) -> np.ndarray:
+    """(N, sum d_v) float32: each view (N, d_v) centred, unit rows, concatenated.
+
+    cos(concat) = mean of the views' cosines, so no view dominates by its scale or width.
+    """
+    if not views or len({len(v) for v in views}) != 1:
+        raise ValueError("need at least one view, all with the same number of rows")
+    parts = [unit_rows(centre_rows(v)) / np.sqrt(len(views)) for v in views]
+    return np.concatenate(parts, axis=1).astype(np.float32)
 
 
 def cosine_neighbours(x: np.ndarray, k: int) -> np.ndarray:

@@ -19,6 +19,10 @@ The ranking model of the product is Mult-DAE (Liang et al., "Variational Autoenc
 Collaborative Filtering", WWW 2018): a denoising autoencoder over a user's L2-normalised binary
 ratings row, input dropout, tanh layers and a multinomial log-likelihood, i.e. ``loss =
 "multinomial"``; see ``mult_dae_config``. I-AutoRec lives in ``ml.models.autorec``.
+
+Item embeddings: the same model over the transposed matrix (items as examples, each a row of
+its users, ``item_dae_config``) gives item codes; with Mult-DAE's first-layer weight columns
+(``input_embeddings``) they make the served two-view item embedding (``ml.training.autoencoder``).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ OUTPUTS = ("sigmoid", "identity")
 SPARSITY = ("none", "l1", "kl")
 NOISE = ("none", "dropout", "mask", "gaussian")
 LOSSES = ("mse", "bce", "multinomial")
+ITEM_EMBEDDINGS = "item_embeddings"  # checkpoint tensor of the served item embedding (not a weight)
 
 
 @dataclass(frozen=True)
@@ -127,6 +132,17 @@ def mult_dae_config(n_items: int, **overrides: Any) -> AutoencoderConfig:
         weight_decay=1e-2,
         batch_size=128,
     )
+    return replace(base, **overrides)
+
+
+def item_dae_config(n_users: int, **overrides: Any) -> AutoencoderConfig:
+    """The item-side DAE: Mult-DAE's design over items' rows of users (items as examples).
+
+    No weight decay and no binarising inside the model: the trainer feeds rows already weighted
+    per user (``ml.training.autoencoder.item_view_rows``). Chosen on the validation pair by the
+    genre agreement of its codes (bench/bench_autoencoder.py).
+    """
+    base = mult_dae_config(n_users, binarize_input=False, weight_decay=0.0)
     return replace(base, **overrides)
 
 
@@ -250,6 +266,12 @@ class Autoencoder(nn.Module):
         last = self.decoder[-1]
         assert isinstance(last, nn.Linear)
         return last.weight.detach()  # (I, d_last)
+
+    def input_embeddings(self) -> torch.Tensor:
+        """(n_inputs, d1): the first encoder layer's weight columns, one per input (item)."""
+        first = self.encoder[0]
+        assert isinstance(first, nn.Linear)
+        return first.weight.detach().T  # (I, d1)
 
     # -- training terms --------------------------------------------------------------------
     def corrupt(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:

@@ -4,6 +4,11 @@ Shape (after LensKit): ``trainer = AutoencoderTrainer(config, options, data)``;
 ``trainer.train_epoch()`` returns that epoch's metrics; ``trainer.finalize()`` returns the model
 in eval mode. ``fit_autoencoder`` drives the loop with a progress bar and, when a validation
 function is given, keeps the weights of the best validation epoch.
+
+``train_ranking`` also fits the item-side DAE (``item_dae_config``) and stores the served item
+embedding in the checkpoint (``item_embeddings``): Mult-DAE's first-layer item columns and the
+item DAE's codes, combined by ``ml.inference.embeddings.combine_views``. The choice was made on
+the validation pair by genre agreement (bench/bench_autoencoder.py); the ranking model is as is.
 """
 
 from __future__ import annotations
@@ -25,8 +30,14 @@ from ml.checkpoint import Checkpoint
 from ml.data.digits import ImageDataset
 from ml.data.splits import PROTOCOL_SEED, protocol_split
 from ml.evaluation.evaluate import evaluate_ranking
+from ml.inference.embeddings import combine_views
 from ml.inference.images import corrupt
-from ml.models.autoencoder import Autoencoder, AutoencoderConfig
+from ml.models.autoencoder import (
+    ITEM_EMBEDDINGS,
+    Autoencoder,
+    AutoencoderConfig,
+    item_dae_config,
+)
 from ml.training.base import TrainingOptions, log_epoch
 
 log = logging.getLogger(__name__)
@@ -143,6 +154,50 @@ def score_rows(model: Autoencoder, rows: sp.csr_matrix, batch_size: int = 1024) 
     return np.concatenate(out) if out else np.zeros((0, rows.shape[1]), np.float32)
 
 
+# -- item embeddings -----------------------------------------------------------------------------
+ITEM_DAE_EPOCHS = 100  # compared with 200 on the validation pair (bench/bench_autoencoder.py)
+ITEM_WEIGHTINGS = ("binary", "inverse_sqrt")
+ITEM_WEIGHTING = "inverse_sqrt"  # chosen on the validation pair (bench/bench_autoencoder.py)
+
+
+def item_view_rows(train: sp.csr_matrix, weighting: str = ITEM_WEIGHTING) -> sp.csr_matrix:
+    """Items' rows of users (I, U), binarised; ``inverse_sqrt`` weights user u by 1/sqrt(n_u).
+
+    Like idf: a user who rated hundreds of items says less about any one of them.
+    """
+    if weighting not in ITEM_WEIGHTINGS:
+        raise ValueError(f"weighting must be one of {ITEM_WEIGHTINGS}, got {weighting!r}")
+    rows = sp.csr_matrix((train != 0).T, dtype=np.float32)  # (I, U)
+    if weighting == "inverse_sqrt":
+        per_user = np.asarray(rows.sum(axis=0)).ravel()  # (U,)
+        rows = sp.csr_matrix(rows.multiply(1.0 / np.sqrt(np.maximum(per_user, 1.0))[None, :]))
+    return rows.astype(np.float32)
+
+
+def fit_item_dae(
+    train: sp.csr_matrix,
+    code_dim: int,
+    options: TrainingOptions,
+    *,
+    weighting: str = ITEM_WEIGHTING,
+) -> np.ndarray:
+    """Fit the item-side DAE on the transposed train matrix; its codes (I, code_dim)."""
+    rows = item_view_rows(train, weighting)
+    config = item_dae_config(rows.shape[1], hidden=(code_dim,))
+    fit = fit_autoencoder(rows, config, replace(options, epochs=ITEM_DAE_EPOCHS), name="item-dae")
+    device = next(fit.model.parameters()).device
+    codes = [
+        fit.model.codes(batch_tensor(rows, np.arange(s, min(s + 1024, rows.shape[0])), device))
+        for s in range(0, rows.shape[0], 1024)
+    ]
+    return torch.cat(codes).float().cpu().numpy()  # (I, code_dim)
+
+
+def two_view_item_embeddings(model: Autoencoder, item_codes: np.ndarray) -> np.ndarray:
+    """The served item embedding (I, d1 + d): Mult-DAE's input columns + item-DAE codes."""
+    return combine_views(model.input_embeddings().float().cpu().numpy(), item_codes)
+
+
 # -- end-to-end runs that the CLI and the benchmark share --------------------------------------
 RANKING_EPOCHS = 110  # chosen on the validation pair, mean of 3 seeds (bench/tune_autoencoder.py)
 IMAGE_EPOCHS = 150
@@ -164,14 +219,21 @@ def train_ranking(
     metrics = evaluate_ranking(lambda rows: score_rows(fit.model, rows), split.train, split.test)
     metrics["train_seconds"] = fit.train_seconds
     metrics["epochs"] = float(options.epochs)
+    item_codes = fit_item_dae(split.train, config.code_dim, options)
+    items = two_view_item_embeddings(fit.model, item_codes)  # (I, d1 + code_dim)
     return Checkpoint(
         model_type="autoencoder",
         config=config.to_dict(),
-        tensors=dict(fit.model.state_dict()),
+        tensors={**fit.model.state_dict(), ITEM_EMBEDDINGS: torch.from_numpy(items)},
         vocab={"user": split.users.to_list(), "item": split.items.to_list()},
         data_sha256=data_sha256,
         metrics=metrics,
-        extra={"target": "ratings", "seed": options.seed, "split_seed": split_seed},
+        extra={
+            "target": "ratings",
+            "seed": options.seed,
+            "split_seed": split_seed,
+            "item_embeddings": f"mult-dae input columns + item-dae codes ({ITEM_WEIGHTING})",
+        },
     )
 
 

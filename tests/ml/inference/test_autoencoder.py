@@ -43,8 +43,22 @@ def test_ranking_round_trip_scores_identically(ranking_dir: Path, planted_rating
     rebuilt = build_autoencoder(load_checkpoint(ranking_dir), torch.device("cpu"))
     np.testing.assert_allclose(model.scorer.score(split.train), score_rows(rebuilt, split.train))
     assert model.item_embeddings is not None and model.user_embeddings is not None
-    assert model.item_embeddings().shape == (30, 8)
+    assert model.item_embeddings().shape == (30, 16)  # Mult-DAE input columns + item-DAE codes
+    stored = load_checkpoint(ranking_dir).tensors["item_embeddings"].numpy()
+    np.testing.assert_array_equal(model.item_embeddings(), stored)
     assert model.user_embeddings(split.train[:3]).shape == (3, 8)
+
+
+def test_checkpoints_without_stored_item_embeddings_serve_decoder_rows(ranking_dir: Path) -> None:
+    from ml.checkpoint import load_checkpoint
+    from ml.inference.autoencoder import load
+
+    old = load_checkpoint(ranking_dir)
+    old.tensors = {k: v for k, v in old.tensors.items() if k != "item_embeddings"}
+    model = load(old, torch.device("cpu"))
+    assert model.item_embeddings is not None
+    expected = old.tensors["decoder.0.weight"].numpy()
+    np.testing.assert_array_equal(model.item_embeddings(), expected)
 
 
 def test_recommend_folds_in_and_excludes_seen(ranking_dir: Path) -> None:

@@ -7,6 +7,8 @@ import pytest
 
 from ml.inference.embeddings import (
     autoencoder_reduce,
+    centre_rows,
+    combine_views,
     cosine_neighbours,
     embedding_map_png,
     genre_agreement,
@@ -77,3 +79,35 @@ def test_embedding_map_is_a_png() -> None:
     x, genres = _clusters()
     png = embedding_map_png(pca(x, 2), main_genres(genres), {0: "first"}, title="t")
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 1000
+
+
+def test_centre_rows_removes_the_shared_direction() -> None:
+    x, genres = _clusters()
+    shifted = x + 50.0  # a direction every row shares: cosines all near 1
+    assert cosine_neighbours(shifted, 1).shape == (90, 1)
+    centred = centre_rows(shifted)
+    np.testing.assert_allclose(centred.mean(axis=0), 0.0, atol=1e-9)
+    np.testing.assert_allclose(centred, centre_rows(x), atol=1e-9)  # the offset is gone
+    unit = centred / np.linalg.norm(centred, axis=1, keepdims=True)
+    assert np.median(unit @ unit.T) < 0.2  # cosines spread out again
+    assert genre_agreement(centred, genres).ratio > 2.5
+
+
+def test_combine_views_averages_the_views_cosines() -> None:
+    x, genres = _clusters(0)
+    noise = np.random.default_rng(1).normal(size=(90, 4)) * 100.0  # a wide, meaningless view
+    both = combine_views(x, noise)
+    assert both.shape == (90, 14) and both.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(both, axis=1), 1.0, rtol=1e-5)
+
+    def cos(v: np.ndarray) -> np.ndarray:
+        unit = centre_rows(v) / np.linalg.norm(centre_rows(v), axis=1, keepdims=True)
+        return unit @ unit.T
+
+    np.testing.assert_allclose(both @ both.T, (cos(x) + cos(noise)) / 2, atol=1e-5)
+    # scale does not let a view dominate: the cluster view still shows through
+    assert genre_agreement(both, genres).ratio > genre_agreement(noise, genres).ratio
+    with pytest.raises(ValueError):
+        combine_views(x, noise[:10])
+    with pytest.raises(ValueError):
+        combine_views()

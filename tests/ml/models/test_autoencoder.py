@@ -14,6 +14,7 @@ from ml.models.autoencoder import (
     Autoencoder,
     AutoencoderConfig,
     apply_variants,
+    item_dae_config,
     jacobian_frobenius_sq,
     mult_dae_config,
 )
@@ -139,3 +140,19 @@ def test_mult_dae_learns_planted_groups(planted_ratings) -> None:
     item_group = (split.items.ids[top] > 15).astype(int)
     user_group = split.users.ids % 2
     assert (item_group == user_group).mean() == 1.0
+
+
+def test_input_embeddings_are_the_first_layers_item_columns() -> None:
+    model = Autoencoder(mult_dae_config(12, hidden=(6, 3)), torch.Generator().manual_seed(0))
+    first = model.encoder[0]
+    assert isinstance(first, torch.nn.Linear)
+    assert model.input_embeddings().shape == (12, 6)
+    assert torch.equal(model.input_embeddings(), first.weight.T)
+    assert model.item_embeddings().shape == (12, 6)  # the decoder's output rows
+
+
+def test_item_dae_config_is_mult_dae_over_users_without_decay() -> None:
+    config = item_dae_config(40, hidden=(8,))
+    assert config.n_inputs == 40 and config.hidden == (8,)
+    assert config.loss == "multinomial" and config.normalize_input
+    assert not config.binarize_input and config.weight_decay == 0.0

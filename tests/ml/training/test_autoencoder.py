@@ -9,9 +9,17 @@ import pytest
 import torch
 
 from ml.data.digits import ImageDataset
+from ml.inference.embeddings import genre_agreement
 from ml.models.autoencoder import AutoencoderConfig, mult_dae_config
 from ml.models.autorec import AutoRecConfig
-from ml.training.autoencoder import fit_autoencoder, train_images, train_ranking
+from ml.training.autoencoder import (
+    fit_autoencoder,
+    fit_item_dae,
+    item_view_rows,
+    train_images,
+    train_ranking,
+    two_view_item_embeddings,
+)
 from ml.training.autorec import train_autorec
 from ml.training.base import TrainingOptions
 
@@ -56,6 +64,36 @@ def test_ranking_checkpoint_carries_protocol_metrics(planted_ratings) -> None:
     for key in ("ndcg@10_all", "precision@10_liked", "coverage", "train_seconds"):
         assert key in ckpt.metrics
     assert len(ckpt.vocab["user"]) == planted_ratings["user_id"].nunique()
+    items = ckpt.tensors["item_embeddings"]  # the served two-view item embedding
+    assert items.shape == (planted_ratings["item_id"].nunique(), 16)
+    np.testing.assert_allclose(items.norm(dim=1).numpy(), 1.0, rtol=1e-5)
+
+
+def test_item_view_rows_weight_heavy_users_down() -> None:
+    import scipy.sparse as sp
+
+    train = sp.csr_matrix(np.array([[5, 3, 0], [4, 0, 0], [1, 2, 3]], dtype=np.float32))
+    binary = item_view_rows(train, "binary").toarray()
+    np.testing.assert_array_equal(binary, (train.toarray() != 0).T)
+    weighted = item_view_rows(train, "inverse_sqrt").toarray()  # (I, U)
+    np.testing.assert_allclose(weighted[0], [1 / np.sqrt(2), 1.0, 1 / np.sqrt(3)], rtol=1e-6)
+    with pytest.raises(ValueError):
+        item_view_rows(train, "tfidf")
+
+
+def test_two_view_item_embeddings_separate_planted_groups(planted_ratings) -> None:
+    from ml.data.splits import protocol_split
+
+    split = protocol_split(planted_ratings)
+    options = replace(OPTIONS, seed=0, epochs=60)
+    config = mult_dae_config(split.train.shape[1], hidden=(8,), batch_size=8, weight_decay=0.0)
+    model = fit_autoencoder(split.train, config, options).model
+    codes = fit_item_dae(split.train, 8, options)
+    assert codes.shape == (30, 8)
+    np.testing.assert_array_equal(codes, fit_item_dae(split.train, 8, options))  # seeded
+    items = two_view_item_embeddings(model, codes)  # (I, 16)
+    groups = [["low"] if item <= 15 else ["high"] for item in split.items.ids]
+    assert genre_agreement(items, groups, k=5).ratio > 1.8  # neighbours stay in their group
 
 
 def test_autorec_checkpoint_carries_rmse(planted_ratings) -> None:
