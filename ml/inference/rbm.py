@@ -16,19 +16,27 @@ from ml.checkpoint import Checkpoint, CheckpointError
 from ml.data.vocab import IdVocab
 from ml.inference import Recommender
 from ml.models.rbm import RatingRBM, RBMConfig, dense_states, predict_rows
+from ml.models.rbm_ratings import TENSOR_PREFIX, RatingFoldIn
 
 
 class RBMScorer:
-    """Fold-in scorer over CSR rows (B, I): ranking scores, expected ratings, hidden codes."""
+    """Fold-in scorer over CSR rows (B, I): ranking scores, expected ratings, hidden codes.
 
-    def __init__(self, model: RatingRBM) -> None:
+    Ratings come from the companion item-based RBM when the checkpoint has one
+    (``rating_model="item_rbm"``), else from the ranking model's own E[r | rated, h].
+    """
+
+    def __init__(self, model: RatingRBM, ratings_model: RatingFoldIn | None = None) -> None:
         self.model = model
+        self.ratings_model = ratings_model
 
     def score(self, user_rows: sp.csr_matrix) -> np.ndarray:
         return predict_rows(self.model, user_rows, "score")  # (B, I)
 
     def predict_ratings(self, user_rows: sp.csr_matrix) -> np.ndarray:
-        return predict_rows(self.model, user_rows, "rating")  # (B, I), E[r] in [1, K]
+        if self.ratings_model is not None:
+            return self.ratings_model.predict(user_rows)  # (B, I), E[r] in [1, K]
+        return predict_rows(self.model, user_rows, "rating")
 
     def item_embeddings(self) -> np.ndarray:
         return self.model.item_embeddings().detach().cpu().numpy()  # (I, H)
@@ -40,16 +48,39 @@ class RBMScorer:
         return self.model.hidden_probs(*self.model.split_visible(bins)).cpu().numpy()  # (B, H)
 
 
+def _config(checkpoint: Checkpoint) -> RBMConfig:
+    known = {f.name for f in fields(RBMConfig)}
+    values = {k: v for k, v in checkpoint.config.items() if k in known}
+    # Checkpoints from before the companion rating model predicted with the joint E[r].
+    values.setdefault("rating_model", "joint")
+    return RBMConfig(**values)
+
+
 def rebuild_model(checkpoint: Checkpoint, device: torch.device) -> RatingRBM:
     """The ``RatingRBM`` of a checkpoint, bit-exact, on ``device``."""
-    known = {f.name for f in fields(RBMConfig)}
+    tensors = {k: v for k, v in checkpoint.tensors.items() if not k.startswith(TENSOR_PREFIX)}
     try:
-        config = RBMConfig(**{k: v for k, v in checkpoint.config.items() if k in known})
-        model = RatingRBM(config)
-        model.load_state_dict(checkpoint.tensors, strict=True)
+        model = RatingRBM(_config(checkpoint))
+        model.load_state_dict(tensors, strict=True)
     except (TypeError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"{checkpoint.path}: not a valid rbm checkpoint ({exc})") from exc
     return model.to(device).eval()
+
+
+def rebuild_ratings_model(checkpoint: Checkpoint, device: torch.device) -> RatingFoldIn | None:
+    """The companion rating predictor of a checkpoint, or None when it predicts with E[r]."""
+    config = _config(checkpoint)
+    if config.rating_model != "item_rbm":
+        return None
+    try:
+        ratings_model = RatingFoldIn.from_tensors(
+            checkpoint.tensors, prior_strength=config.fold_in_prior, steps=config.fold_in_steps
+        )
+    except (KeyError, ValueError) as exc:
+        raise CheckpointError(
+            f"{checkpoint.path}: rbm checkpoint without a valid rating model ({exc})"
+        ) from exc
+    return ratings_model.to(device).eval()
 
 
 def load(checkpoint: Checkpoint, device: torch.device) -> Recommender:
@@ -61,7 +92,10 @@ def load(checkpoint: Checkpoint, device: torch.device) -> Recommender:
             f"{checkpoint.path}: item vocabulary ({len(items)}) does not match the weights "
             f"({model.config.n_items})"
         )
-    scorer = RBMScorer(model)
+    ratings_model = rebuild_ratings_model(checkpoint, device)
+    if ratings_model is not None and ratings_model.item_codes.shape[0] != len(items):
+        raise CheckpointError(f"{checkpoint.path}: rating model does not match the item vocabulary")
+    scorer = RBMScorer(model, ratings_model)
     return Recommender(
         model_type="rbm",
         users=users,

@@ -46,11 +46,10 @@ class MomentumSGD:
         self, grads: Mapping[str, Tensor], lr: float, momentum: float, weight_decay: float
     ) -> None:
         for name, grad in grads.items():
-            param = self.params[name]
-            if name in self.decayed and weight_decay:
-                grad = grad - weight_decay * param
-            vel = self.velocity[name]
+            param, vel = self.params[name], self.velocity[name]
             vel.mul_(momentum).add_(grad, alpha=lr)
+            if name in self.decayed and weight_decay:  # in place: no temporary of param's size
+                vel.add_(param, alpha=-lr * weight_decay)
             param.add_(vel)
 
 
@@ -63,7 +62,8 @@ class CDStatistics:
     negative_visible: Tensor  # (B, V) the chain's last visible sample (PCD keeps it)
 
     def gradients(self) -> dict[str, Tensor]:
-        return {name: self.positive[name] - self.negative[name] for name in self.positive}
+        """positive - negative, computed in place: the positive statistics are consumed."""
+        return {name: self.positive[name].sub_(self.negative[name]) for name in self.positive}
 
 
 @torch.no_grad()

@@ -28,8 +28,10 @@ from ml.data.splits import PROTOCOL_SEED, protocol_split
 from ml.evaluation.evaluate import evaluate_ranking, evaluate_rating, top_k
 from ml.evaluation.metrics import ranking_metrics, rmse
 from ml.models.rbm import RatingRBM, RBMConfig, dense_states, predict_rows
+from ml.models.rbm_ratings import TENSOR_PREFIX
 from ml.training.base import TrainingOptions, log_epoch
 from ml.training.cd import CDStatistics, MomentumSGD
+from ml.training.rbm_sparse import RatedBatch, data_statistics, sparse_rating_cd_statistics
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +57,9 @@ def _one_hot_values(states: Tensor, n_ratings: int) -> Tensor:
 class _ValueMajor:
     """The model's conditionals in the (K, B, I) layout, for one CD update (weights fixed)."""
 
-    def __init__(self, model: RatingRBM) -> None:
+    def __init__(self, model: RatingRBM, hidden_mask: Tensor | None = None) -> None:
         self.model = model
+        self.hidden_mask = hidden_mask  # (B, H) dropout mask, fixed for the whole update
         self.cfg = model.config
         self.weight = model.rating_weight.transpose(0, 1).contiguous()  # (K, I, H)
         self.bias = model.rating_bias.T.unsqueeze(1)  # (K, 1, I)
@@ -67,7 +70,8 @@ class _ValueMajor:
         x = torch.bmm(values, self.weight).sum(0) + self.model.hidden_bias  # (B, H)
         if self.uses_rated:
             x = x + rated @ self.model.rated_weight
-        return torch.sigmoid(x)
+        probs = torch.sigmoid(x)
+        return probs if self.hidden_mask is None else probs * self.hidden_mask
 
     def rating_logits(self, h: Tensor) -> Tensor:
         """Logits of the K rated states, (K, B, I) (see ``RatingRBM.rating_logits``)."""
@@ -132,7 +136,11 @@ def rating_cd_statistics(
     ``model_rated`` only the conditional chain runs (the paper's model).
     """
     cfg = model.config
-    vm = _ValueMajor(model)
+    mask = None
+    if cfg.hidden_dropout > 0:
+        keep = torch.full((bins.shape[0], cfg.n_hidden), 1 - cfg.hidden_dropout, device=bins.device)
+        mask = torch.bernoulli(keep, generator=generator)
+    vm = _ValueMajor(model, mask)
 
     def stats(values: Tensor, rated: Tensor, h: Tensor, scale: float = 1.0) -> dict[str, Tensor]:
         m = h.shape[0] / scale
@@ -146,11 +154,13 @@ def rating_cd_statistics(
             out["rated_bias"] = rated.sum(0) / m  # (I,)
         return out
 
-    # Positive phase: hidden probabilities driven by the data.
-    values, rated = _one_hot_values(bins, cfg.n_ratings), (bins > 0).float()  # (K, B, I), (B, I)
-    h0 = vm.hidden_probs(values, rated)  # (B, H)
+    # Positive phase: hidden probabilities driven by the data, from its rated triples.
+    data = RatedBatch.from_dense(bins)
+    h0 = torch.sigmoid(model.hidden_input_sparse(data.items, data.values, data.offsets))
+    if mask is not None:
+        h0 = h0 * mask  # (B, H)
     weight = cfg.conditional_weight if cfg.model_rated else 0.0
-    positive = stats(values, rated, h0, 1.0 + weight)
+    positive = data_statistics(model, data, h0, 1.0 + weight)
 
     # Negative phase: k steps of block Gibbs sampling, from the data (CD) or the chain (PCD).
     start = bins if chain is None else chain
@@ -225,6 +235,16 @@ def mean_free_energy(model: RatingRBM, rows: sp.csr_matrix, batch_size: int = 10
     return total / max(rows.shape[0], 1)
 
 
+def needs_dense_cd(config: RBMConfig) -> bool:
+    """Whether the dense CD path is needed: the joint model, PCD chains or hidden dropout."""
+    return config.model_rated or config.persistent or config.hidden_dropout > 0
+
+
+def _raters(batch: RatedBatch) -> Tensor:
+    """Users of the mini-batch who rated each item, (I,), at least 1."""
+    return torch.bincount(batch.items, minlength=batch.n_items).clamp_min(1).float()
+
+
 class RBMTrainer:
     """CD training of a ``RatingRBM`` on a users x items CSR matrix of ratings."""
 
@@ -258,6 +278,8 @@ class RBMTrainer:
         )
         self.users = np.flatnonzero(np.diff(self.train.indptr) > 0)
         self.chain: Tensor | None = None
+        # The paper's model only ever touches rated entries: train it on them (rbm_sparse).
+        self.sparse = not needs_dense_cd(self.config)
         self.probe = (
             _free_energy_probe(self.train, validation, options.seed)
             if validation is not None
@@ -274,9 +296,13 @@ class RBMTrainer:
         ]
         started = time.perf_counter()
         for start in range(0, len(order), cfg.batch_size):
-            bins = dense_states(
-                self.train[order[start : start + cfg.batch_size]], cfg.n_ratings, self.device
-            )
+            rows = self.train[order[start : start + cfg.batch_size]]
+            if self.sparse:
+                batch = RatedBatch.from_rows(rows, cfg.n_ratings, self.device)
+                stats = sparse_rating_cd_statistics(self.model, batch, k, self.generator)
+                self._step(stats.gradients(), batch.n_users / _raters(batch), lr, momentum)
+                continue
+            bins = dense_states(rows, cfg.n_ratings, self.device)
             chain = None
             if cfg.persistent:
                 if self.chain is None or self.chain.shape[0] != bins.shape[0]:
@@ -285,16 +311,8 @@ class RBMTrainer:
             stats = rating_cd_statistics(self.model, bins, k, self.generator, chain)
             if cfg.persistent:
                 self.chain = stats.negative_visible
-            grads = stats.gradients()
-            if cfg.per_item_rate:
-                raters = (bins > 0).sum(0).clamp_min(1).float()  # (I,)
-                scale = bins.shape[0] / raters
-                grads["rating_weight"] = grads["rating_weight"] * scale[:, None, None]
-                grads["rating_bias"] = grads["rating_bias"] * scale[:, None]
-            if cfg.rating_lr_scale != 1.0:
-                grads["rating_weight"] = grads["rating_weight"] * cfg.rating_lr_scale
-                grads["rating_bias"] = grads["rating_bias"] * cfg.rating_lr_scale
-            self.optimiser.step(grads, lr, momentum, cfg.weight_decay)
+            raters = (bins > 0).sum(0).clamp_min(1).float()  # (I,)
+            self._step(stats.gradients(), bins.shape[0] / raters, lr, momentum)
         metrics = {
             "epoch": float(epoch),
             "cd_k": float(k),
@@ -302,6 +320,19 @@ class RBMTrainer:
         }
         metrics.update(self.evaluate())
         return metrics
+
+    def _step(
+        self, grads: dict[str, Tensor], per_rater_scale: Tensor, lr: float, momentum: float
+    ) -> None:
+        """One momentum-SGD update; ``per_rater_scale`` (I,) is batch size / raters per item."""
+        cfg = self.config
+        if cfg.per_item_rate:
+            grads["rating_weight"] = grads["rating_weight"] * per_rater_scale[:, None, None]
+            grads["rating_bias"] = grads["rating_bias"] * per_rater_scale[:, None]
+        if cfg.rating_lr_scale != 1.0:
+            grads["rating_weight"] = grads["rating_weight"] * cfg.rating_lr_scale
+            grads["rating_bias"] = grads["rating_bias"] * cfg.rating_lr_scale
+        self.optimiser.step(grads, lr, momentum, cfg.weight_decay)
 
     @torch.inference_mode()
     def evaluate(self) -> dict[str, float]:
@@ -380,22 +411,38 @@ def train_rbm_checkpoint(
         raise ValueError("no ratings to train on")
     if ratings["user_id"].nunique() < 2 or ratings["item_id"].nunique() < 2:
         raise ValueError("need at least two users and two items to train")
+    # Imported here: ml.training.rbm_ratings builds on this module's fit_rbm.
+    from ml.training.rbm_ratings import fit_rating_fold_in
+
     split = protocol_split(ratings, seed=PROTOCOL_SEED)
     started = time.perf_counter()
     model, history = fit_rbm(split.train, config, options)
+    ratings_model = (
+        fit_rating_fold_in(split.train, config, options)
+        if config.rating_model == "item_rbm"
+        else None
+    )
     train_seconds = time.perf_counter() - started
     model.eval()
     metrics: dict[str, float] = evaluate_ranking(
         lambda rows: predict_rows(model, rows), split.train, split.test
     )
-    metrics.update(
-        evaluate_rating(lambda rows: predict_rows(model, rows, "rating"), split.train, split.test)
+    predict = (
+        ratings_model.predict
+        if ratings_model is not None
+        else lambda rows: predict_rows(model, rows, "rating")
     )
+    metrics.update(evaluate_rating(predict, split.train, split.test))
     metrics["train_seconds"] = train_seconds
+    tensors = {name: p.detach().cpu() for name, p in model.state_dict().items()}
+    if ratings_model is not None:
+        tensors.update(
+            {TENSOR_PREFIX + name: p.cpu() for name, p in ratings_model.state_dict().items()}
+        )
     return Checkpoint(
         model_type="rbm",
         config=asdict(model.config),
-        tensors={name: p.detach().cpu() for name, p in model.state_dict().items()},
+        tensors=tensors,
         vocab={"user": split.users.to_list(), "item": split.items.to_list()},
         data_sha256=dataset.sha256,
         metrics=metrics,

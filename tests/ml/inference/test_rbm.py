@@ -15,6 +15,7 @@ from ml.evaluation.evaluate import top_k
 from ml.inference import load_model, load_recommender
 from ml.inference.rbm import RBMScorer
 from ml.models.rbm import RBMConfig
+from ml.models.rbm_ratings import TENSOR_PREFIX
 from ml.training.base import TrainingOptions
 from ml.training.rbm import train_rbm_checkpoint
 from tests.conftest import planted_frame
@@ -57,6 +58,45 @@ def test_round_trip_is_bit_exact(trained: tuple[Path, Path], tmp_path: Path) -> 
         assert torch.equal(tensor, second.scorer.model.state_dict()[name]), name
     split = protocol_split(load_ratings_path(ratings_file).ratings)
     np.testing.assert_array_equal(first.scorer.score(split.train), second.scorer.score(split.train))
+    assert first.predict_ratings is not None and second.predict_ratings is not None
+    np.testing.assert_array_equal(
+        first.predict_ratings(split.train), second.predict_ratings(split.train)
+    )
+
+
+def test_ratings_come_from_the_item_based_rbm(trained: tuple[Path, Path]) -> None:
+    path, ratings_file = trained
+    recommender = load_recommender(path)
+    assert isinstance(recommender.scorer, RBMScorer)
+    assert recommender.scorer.ratings_model is not None
+    split = protocol_split(load_ratings_path(ratings_file).ratings)
+    predicted = recommender.scorer.predict_ratings(split.train[:4])
+    assert predicted.shape == (4, 30) and predicted.min() >= 1 and predicted.max() <= 5
+    assert not np.allclose(
+        predicted,
+        recommender.scorer.model.predict(  # not the joint E[r]
+            torch.from_numpy(split.train[:4].toarray()).long()
+        )[0].numpy(),
+    )
+
+
+def test_checkpoints_before_the_rating_model_still_load(
+    trained: tuple[Path, Path], tmp_path: Path
+) -> None:
+    path, ratings_file = trained
+    ckpt = load_checkpoint(path, model_type="rbm")
+    config = {k: v for k, v in ckpt.config.items() if k != "rating_model"}
+    tensors = {k: v for k, v in ckpt.tensors.items() if not k.startswith(TENSOR_PREFIX)}
+    old = load_recommender(
+        save_checkpoint(Checkpoint("rbm", config, tensors, ckpt.vocab), tmp_path / "old")
+    )
+    assert isinstance(old.scorer, RBMScorer) and old.scorer.ratings_model is None
+    split = protocol_split(load_ratings_path(ratings_file).ratings)
+    assert old.predict_ratings is not None and old.predict_ratings(split.train[:2]).shape == (2, 30)
+    # A checkpoint that names the item-based rating model but lacks its tensors is refused.
+    broken = save_checkpoint(Checkpoint("rbm", ckpt.config, tensors, ckpt.vocab), tmp_path / "bad")
+    with pytest.raises(CheckpointError, match="rating model"):
+        load_recommender(broken)
 
 
 def test_corrupted_and_foreign_checkpoints_are_refused(

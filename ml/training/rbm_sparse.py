@@ -1,0 +1,169 @@
+"""CD-k for the paper's rating RBM (``model_rated=False``) on the rated entries only.
+
+In the paper's model an unrated item is simply absent: the Gibbs chain resamples the VALUES of
+the items a user rated and nothing else (Salakhutdinov, Mnih & Hinton 2007, sec. 2). So one CD
+update touches only the mini-batch's (user, item, value) triples: O(nnz K H) instead of the
+dense O(B I K H), about 15x less work at MovieLens' 6% density. The statistics are the dense
+``rating_cd_statistics``' (mean over the mini-batch's users), as full-size tensors ready for
+the optimiser; the dense path stays for the joint model, whose chain visits every item.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import Tensor
+
+from ml.models.rbm import RatingRBM, bin_ratings
+from ml.training.cd import CDStatistics
+
+
+@dataclass(frozen=True)
+class RatedBatch:
+    """A mini-batch of users as flat (user, item, value) triples, CSR order.
+
+    owner, items, values: (nnz,) row in the batch, item index, value 1..K; offsets (B,): where
+    each user's triples start (for ``embedding_bag``); n_users B and n_items I.
+    """
+
+    owner: Tensor
+    items: Tensor
+    values: Tensor
+    offsets: Tensor
+    n_users: int
+    n_items: int
+
+    @classmethod
+    def from_dense(cls, bins: Tensor) -> RatedBatch:
+        """From dense states (B, I) in 0..K, 0 = unrated."""
+        owner, items = torch.nonzero(bins, as_tuple=True)  # row-major: grouped by user
+        counts = torch.bincount(owner, minlength=bins.shape[0])
+        return cls(
+            owner=owner,
+            items=items,
+            values=bins[owner, items],
+            offsets=torch.cumsum(counts, 0) - counts,
+            n_users=bins.shape[0],
+            n_items=bins.shape[1],
+        )
+
+    @classmethod
+    def from_rows(cls, rows: sp.csr_matrix, n_ratings: int, device: torch.device) -> RatedBatch:
+        rows = sp.csr_matrix(rows)
+        rows.eliminate_zeros()  # explicit zeros are not ratings
+        rows.sort_indices()
+        counts = np.diff(rows.indptr)
+        values = bin_ratings(torch.from_numpy(rows.data.astype(np.float32)), n_ratings)
+        return cls(
+            owner=torch.from_numpy(np.repeat(np.arange(len(counts)), counts)).to(device),
+            items=torch.from_numpy(rows.indices.astype(np.int64)).to(device),
+            values=values.to(device),
+            offsets=torch.from_numpy(rows.indptr[:-1].astype(np.int64)).to(device),
+            n_users=rows.shape[0],
+            n_items=rows.shape[1],
+        )
+
+
+def _hidden_probs(model: RatingRBM, batch: RatedBatch, values: Tensor) -> Tensor:
+    """p(h = 1 | v) (B, H) for the batch's rated items holding ``values`` (nnz,) in 1..K."""
+    return torch.sigmoid(model.hidden_input_sparse(batch.items, values, batch.offsets))
+
+
+def _value_probs(h_rows: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+    """p(v_ik = 1 | h, i rated) (nnz, K) from each triple's hidden row (nnz, H) and its item's
+    weights (nnz, K, H) and biases (nnz, K), gathered once per update."""
+    return torch.softmax(torch.einsum("nh,nkh->nk", h_rows, weight) + bias, -1)
+
+
+def _sample_values(probs: Tensor, generator: torch.Generator | None) -> Tensor:
+    """One value 1..K per row of ``probs`` (nnz, K), by inverting the cumulative distribution."""
+    u = torch.rand(probs.shape[0], 1, generator=generator, device=probs.device)
+    return (probs.cumsum(-1) < u).sum(-1).clamp_max(probs.shape[1] - 1) + 1
+
+
+def _statistics(
+    model: RatingRBM, batch: RatedBatch, value_probs: Tensor, h: Tensor
+) -> dict[str, Tensor]:
+    """Mean sufficient statistics <v h>, <v>, <h> (and <r h> with the conditional D) over the
+    batch's users, from value probabilities (nnz, K) (one-hot in the positive phase).
+
+    Only the rows of the batch's items are non-zero; they are accumulated by ``index_add_``
+    with the 1/B of the mean folded into the (nnz, ...) sources, not into full-size tensors.
+    """
+    n_items, k, n_hidden = model.rating_weight.shape
+    scale = 1.0 / batch.n_users
+    h_rows = h[batch.owner] * scale  # (nnz, H)
+    slots = (batch.items.unsqueeze(1) * k + torch.arange(k, device=h.device)).reshape(-1)
+    outer = (value_probs.unsqueeze(-1) * h_rows.unsqueeze(1)).reshape(-1, n_hidden)  # (nnz*K, H)
+    weight = torch.zeros(n_items * k, n_hidden, device=h.device, dtype=h.dtype)
+    weight.index_add_(0, slots, outer)
+    bias = torch.zeros(n_items * k, device=h.device, dtype=h.dtype)
+    bias.index_add_(0, slots, value_probs.reshape(-1) * scale)
+    out = {
+        "rating_weight": weight.view(n_items, k, n_hidden),
+        "rating_bias": bias.view(n_items, k),
+        "hidden_bias": h.sum(0) * scale,
+    }
+    if model.config.conditional:  # which items are rated is clamped: <r h> uses h only
+        out.update(_rated_statistics(batch, h_rows, scale))
+    return out
+
+
+def _rated_statistics(batch: RatedBatch, h_rows: Tensor, scale: float) -> dict[str, Tensor]:
+    """<r h> and <r> of the rated indicators, from (nnz, H) hidden rows already scaled."""
+    rated = torch.zeros(batch.n_items, h_rows.shape[1], device=h_rows.device, dtype=h_rows.dtype)
+    return {
+        "rated_weight": rated.index_add_(0, batch.items, h_rows),
+        "rated_bias": torch.bincount(batch.items, minlength=batch.n_items).to(h_rows.dtype) * scale,
+    }
+
+
+def data_statistics(
+    model: RatingRBM, batch: RatedBatch, h: Tensor, weight: float = 1.0
+) -> dict[str, Tensor]:
+    """Positive-phase statistics, ``weight`` times their mean over the batch's users.
+
+    The values are one-hot, so each triple adds its user's h to one (item, value) row: O(nnz H)
+    where the dense product of the one-hot (K, B, I) visibles with h costs O(B I K H).
+    """
+    n_items, k, n_hidden = model.rating_weight.shape
+    scale = weight / batch.n_users
+    h_rows = h[batch.owner] * scale  # (nnz, H)
+    slots = batch.items * k + batch.values - 1  # (nnz,)
+    rating = torch.zeros(n_items * k, n_hidden, device=h.device, dtype=h.dtype)
+    out = {
+        "rating_weight": rating.index_add_(0, slots, h_rows).view(n_items, k, n_hidden),
+        "rating_bias": (torch.bincount(slots, minlength=n_items * k).to(h.dtype) * scale).view(
+            n_items, k
+        ),
+        "hidden_bias": h.sum(0) * scale,
+    }
+    if model.config.model_rated or model.config.conditional:
+        out.update(_rated_statistics(batch, h_rows, scale))
+    return out
+
+
+@torch.no_grad()
+def sparse_rating_cd_statistics(
+    model: RatingRBM, batch: RatedBatch, k: int, generator: torch.Generator | None
+) -> CDStatistics:
+    """CD-k statistics of the paper's model for one mini-batch, from the rated triples only."""
+    if model.config.model_rated or model.config.hidden_dropout > 0:
+        raise ValueError("the sparse CD path is for model_rated=false without hidden dropout")
+    # Positive phase: hiddens driven by the data.
+    h0 = _hidden_probs(model, batch, batch.values)  # (B, H)
+    positive = data_statistics(model, batch, h0)
+    # Negative phase: k Gibbs steps that resample the values of the rated items only.
+    weight, bias = model.rating_weight[batch.items], model.rating_bias[batch.items]
+    h = torch.bernoulli(h0, generator=generator)
+    values, v_probs, h_probs = batch.values, torch.empty(0), h0
+    for _ in range(k):
+        v_probs = _value_probs(h[batch.owner], weight, bias)  # (nnz, K)
+        values = _sample_values(v_probs, generator)  # (nnz,)
+        h_probs = _hidden_probs(model, batch, values)
+        h = torch.bernoulli(h_probs, generator=generator)
+    negative = _statistics(model, batch, v_probs, h_probs)
+    return CDStatistics(positive, negative, values)
