@@ -13,7 +13,7 @@ up-pass, stored with the checkpoint), then ``p(v_u = k | h_i) = softmax_k(W_uk h
 user's ratings when asked, the MAP estimate of ``prod_i p(v_u = r_ui | h_i)`` under a Gaussian
 prior centred on the trained users' mean unit, by L-BFGS. New users and changed ratings need no
 retraining, and for a training user it beats the trained unit itself (validation RMSE 0.924 vs
-0.928): the prior shrinks users with few ratings.
+0.927): the prior shrinks users with few ratings.
 """
 
 from __future__ import annotations
