@@ -99,6 +99,28 @@ def test_config_refuses_inconsistent_settings() -> None:
         RBMConfig(ranking_score="stars")
     with pytest.raises(ValueError):
         BernoulliRBMConfig(n_visible=4, n_hidden=2, cd_k=0)
+    with pytest.raises(ValueError, match="rating_model"):
+        RBMConfig(rating_model="svd")
+    with pytest.raises(ValueError, match="hidden_dropout"):
+        RBMConfig(hidden_dropout=1.0)
+    with pytest.raises(ValueError, match="fold_in_prior"):
+        RBMConfig(fold_in_prior=0.0)
+
+
+def test_item_rbm_config_is_the_papers_model_with_its_own_settings() -> None:
+    config = RBMConfig(item_rbm_hidden=7, item_rbm_learning_rate=0.2, item_rbm_epochs=3)
+    item = config.item_rbm_config()
+    assert (item.n_hidden, item.learning_rate, item.epochs) == (7, 0.2, 3)
+    assert not item.model_rated and item.ranking_score == "expected_rating"
+    assert item.hidden_dropout == 0.0 and not item.persistent  # the sparse CD path applies
+
+
+def test_hidden_dropout_scales_the_down_pass_by_the_keep_probability() -> None:
+    plain = RatingRBM(RBMConfig(n_items=5, n_hidden=4, hidden_dropout=0.0))
+    dropout = RatingRBM(RBMConfig(n_items=5, n_hidden=4, hidden_dropout=0.5))
+    dropout.load_state_dict(plain.state_dict())
+    h = torch.rand(2, 4, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(dropout.rating_logits(h), plain.rating_logits(0.5 * h))
 
 
 def test_cd_k_schedule_rises() -> None:
