@@ -212,7 +212,7 @@ class RBMConfig:
     item_rbm_hidden: int = 200
     item_rbm_learning_rate: float = 0.3
     item_rbm_weight_decay: float = 3e-3
-    item_rbm_epochs: int = 25
+    item_rbm_epochs: int = 20
     fold_in_prior: float = 5.0
     fold_in_steps: int = 25
 

@@ -48,12 +48,6 @@ def _sample_states(probs: Tensor, generator: torch.Generator | None) -> Tensor:
     return (probs.cumsum(0) < u).sum(0).clamp_max(probs.shape[0] - 1)
 
 
-def _one_hot_values(states: Tensor, n_ratings: int) -> Tensor:
-    """States (B, I) in 0..K -> one-hot rating values (K, B, I); unrated is all zeros."""
-    values = torch.arange(1, n_ratings + 1, device=states.device).view(-1, 1, 1)
-    return (states.unsqueeze(0) == values).float()
-
-
 class _ValueMajor:
     """The model's conditionals in the (K, B, I) layout, for one CD update (weights fixed)."""
 
@@ -61,21 +55,24 @@ class _ValueMajor:
         self.model = model
         self.hidden_mask = hidden_mask  # (B, H) dropout mask, fixed for the whole update
         self.cfg = model.config
-        self.weight = model.rating_weight.transpose(0, 1).contiguous()  # (K, I, H)
         self.bias = model.rating_bias.T.unsqueeze(1)  # (K, 1, I)
         self.uses_rated = self.cfg.model_rated or self.cfg.conditional
 
-    def hidden_probs(self, values: Tensor, rated: Tensor) -> Tensor:
-        """p(h = 1 | v) from values (K, B, I) and rated (B, I): (B, H)."""
-        x = torch.bmm(values, self.weight).sum(0) + self.model.hidden_bias  # (B, H)
-        if self.uses_rated:
-            x = x + rated @ self.model.rated_weight
-        probs = torch.sigmoid(x)
+    def hidden_probs(self, states: Tensor) -> Tensor:
+        """p(h = 1 | v) (B, H) from visible states (B, I) in 0..K (0 = unrated).
+
+        Through the rated entries only (``RatingRBM.hidden_input_sparse``): data and samples
+        alike rate a few percent of the items, so this beats the dense one-hot product.
+        """
+        v = RatedBatch.from_dense(states)
+        probs = torch.sigmoid(self.model.hidden_input_sparse(v.items, v.values, v.offsets))
         return probs if self.hidden_mask is None else probs * self.hidden_mask
 
     def rating_logits(self, h: Tensor) -> Tensor:
         """Logits of the K rated states, (K, B, I) (see ``RatingRBM.rating_logits``)."""
-        logits = torch.matmul(h, self.weight.transpose(1, 2)) + self.bias  # (K, B, I)
+        n_items, k, n_hidden = self.model.rating_weight.shape
+        flat = h @ self.model.rating_weight.view(n_items * k, n_hidden).T  # (B, I*K)
+        logits = flat.view(-1, n_items, k).permute(2, 0, 1) + self.bias  # (K, B, I)
         if self.cfg.model_rated:
             logits = logits + (h @ self.model.rated_weight.T + self.model.rated_bias).unsqueeze(0)
         return logits
@@ -99,7 +96,6 @@ def _gibbs_chain(
     the rated items are resampled (the paper's model). Returns the last visible probabilities
     (K, B, I), rated probabilities (B, I), hidden probabilities (B, H) and visible states (B, I).
     """
-    n_k = vm.cfg.n_ratings
     mask = (start > 0).float()  # (B, I)
     h = torch.bernoulli(h_probs, generator=generator)
     states, v_probs, r_probs = start, torch.empty(0), mask
@@ -114,7 +110,7 @@ def _gibbs_chain(
             p = torch.softmax(logits, 0)  # (K, B, I): p(k | rated, h)
             v_probs = p * mask  # rated items only
             states = (_sample_states(p, generator) + 1) * mask.long()  # (B, I)
-        h_probs = vm.hidden_probs(_one_hot_values(states, n_k), (states > 0).float())
+        h_probs = vm.hidden_probs(states)
         h = torch.bernoulli(h_probs, generator=generator)
     return v_probs, r_probs, h_probs, states
 
@@ -144,13 +140,14 @@ def rating_cd_statistics(
 
     def stats(values: Tensor, rated: Tensor, h: Tensor, scale: float = 1.0) -> dict[str, Tensor]:
         m = h.shape[0] / scale
+        h = h / m  # the mean's 1/m on (B, H), not on the (I, K, H) products
         out = {
-            "rating_weight": (values.transpose(1, 2) @ h / m).transpose(0, 1),  # (I, K, H)
+            "rating_weight": (values.transpose(1, 2) @ h).transpose(0, 1),  # (I, K, H)
             "rating_bias": values.sum(1).T / m,  # (I, K)
-            "hidden_bias": h.sum(0) / m,  # (H,)
+            "hidden_bias": h.sum(0),  # (H,)
         }
         if vm.uses_rated:
-            out["rated_weight"] = rated.T @ h / m  # (I, H)
+            out["rated_weight"] = rated.T @ h  # (I, H)
             out["rated_bias"] = rated.sum(0) / m  # (I,)
         return out
 
@@ -164,11 +161,7 @@ def rating_cd_statistics(
 
     # Negative phase: k steps of block Gibbs sampling, from the data (CD) or the chain (PCD).
     start = bins if chain is None else chain
-    h_start = (
-        h0
-        if chain is None
-        else vm.hidden_probs(_one_hot_values(chain, cfg.n_ratings), (chain > 0).float())
-    )
+    h_start = h0 if chain is None else vm.hidden_probs(chain)
     v_probs, r_probs, h_probs, states = _gibbs_chain(
         vm, start, h_start, k, generator, joint=cfg.model_rated
     )
