@@ -30,8 +30,8 @@ CD-k schedule 1 -> 3, epochs) were chosen on that pair.
 Ratings are predicted by a companion: the same model class trained on the transposed matrix (an
 item-based rating RBM, ``ml.models.rbm_ratings``), because the rating values of this user-based
 model generalise poorly from 943 users (validation RMSE 1.01, near the item-mean level, vs 0.923
-for the companion). Test fold: nDCG@10 0.461, P@10 0.397, RMSE 0.916. ``RBMConfig.rating_model="joint"`` keeps this model's own
-E[r] = sum_k k p(v_ik = 1 | h, rated).
+for the companion). Test fold: nDCG@10 0.461, P@10 0.397, RMSE 0.916.
+``RBMConfig.rating_model="joint"`` keeps this model's own E[r] = sum_k k p(v_ik = 1 | h, rated).
 
 The models hold parameters and the pure conditionals only; contrastive divergence lives in
 ``ml.training.cd`` (shared CD machinery, Bernoulli trainer) and ``ml.training.rbm``.
