@@ -238,6 +238,11 @@ def _raters(batch: RatedBatch) -> Tensor:
     return torch.bincount(batch.items, minlength=batch.n_items).clamp_min(1).float()
 
 
+def _dense_raters(bins: Tensor) -> Tensor:
+    """``_raters`` of dense states (B, I)."""
+    return (bins > 0).sum(0).clamp_min(1).float()
+
+
 class RBMTrainer:
     """CD training of a ``RatingRBM`` on a users x items CSR matrix of ratings."""
 
@@ -293,7 +298,8 @@ class RBMTrainer:
             if self.sparse:
                 batch = RatedBatch.from_rows(rows, cfg.n_ratings, self.device)
                 stats = sparse_rating_cd_statistics(self.model, batch, k, self.generator)
-                self._step(stats.gradients(), batch.n_users / _raters(batch), lr, momentum)
+                scale = batch.n_users / _raters(batch) if cfg.per_item_rate else None
+                self._step(stats.gradients(), scale, lr, momentum)
                 continue
             bins = dense_states(rows, cfg.n_ratings, self.device)
             chain = None
@@ -304,8 +310,8 @@ class RBMTrainer:
             stats = rating_cd_statistics(self.model, bins, k, self.generator, chain)
             if cfg.persistent:
                 self.chain = stats.negative_visible
-            raters = (bins > 0).sum(0).clamp_min(1).float()  # (I,)
-            self._step(stats.gradients(), bins.shape[0] / raters, lr, momentum)
+            scale = bins.shape[0] / _dense_raters(bins) if cfg.per_item_rate else None
+            self._step(stats.gradients(), scale, lr, momentum)
         metrics = {
             "epoch": float(epoch),
             "cd_k": float(k),
@@ -315,11 +321,16 @@ class RBMTrainer:
         return metrics
 
     def _step(
-        self, grads: dict[str, Tensor], per_rater_scale: Tensor, lr: float, momentum: float
+        self,
+        grads: dict[str, Tensor],
+        per_rater_scale: Tensor | None,
+        lr: float,
+        momentum: float,
     ) -> None:
-        """One momentum-SGD update; ``per_rater_scale`` (I,) is batch size / raters per item."""
+        """One momentum-SGD update; ``per_rater_scale`` (I,), batch size / raters per item, is
+        given only with ``per_item_rate``."""
         cfg = self.config
-        if cfg.per_item_rate:
+        if per_rater_scale is not None:
             grads["rating_weight"] = grads["rating_weight"] * per_rater_scale[:, None, None]
             grads["rating_bias"] = grads["rating_bias"] * per_rater_scale[:, None]
         if cfg.rating_lr_scale != 1.0:
