@@ -33,8 +33,7 @@ from ml.models.rbm import RatingRBM, RBMConfig, predict_rows
 from ml.models.rbm_ratings import RatingFoldIn
 from ml.training.base import TrainingOptions
 from ml.training.baselines import tune_ease_l2
-from ml.training.rbm import fit_rbm
-from ml.training.rbm_ratings import fit_rating_fold_in
+from ml.training.rbm import fit_rating_fold_in, fit_rbm
 from tests.conftest import TEST_DATA_DIR
 
 OPTIONS = TrainingOptions(device="cpu", seed=PROTOCOL_SEED, progress=False)

@@ -445,6 +445,56 @@ class RatingRBM(nn.Module):
         return emb + self.rated_weight if used else emb
 
 
+@dataclass(frozen=True)
+class RatedBatch:
+    """Users' ratings as flat (user, item, value) triples, CSR order: the sparse form that the
+    up-pass (``RatingRBM.hidden_input_sparse``) and sparse CD read.
+
+    owner, items, values: (nnz,) row in the batch, item index, value 1..K; offsets (B,): where
+    each user's triples start (for ``embedding_bag``); n_users B and n_items I.
+    """
+
+    owner: Tensor
+    items: Tensor
+    values: Tensor
+    offsets: Tensor
+    n_users: int
+    n_items: int
+
+    @classmethod
+    def from_dense(cls, bins: Tensor) -> RatedBatch:
+        """From dense states (B, I) in 0..K, 0 = unrated."""
+        owner, items = torch.nonzero(bins, as_tuple=True)  # row-major: grouped by user
+        counts = torch.bincount(owner, minlength=bins.shape[0])
+        return cls(
+            owner=owner,
+            items=items,
+            values=bins[owner, items],
+            offsets=torch.cumsum(counts, 0) - counts,
+            n_users=bins.shape[0],
+            n_items=bins.shape[1],
+        )
+
+    @classmethod
+    def from_rows(cls, rows: sp.csr_matrix, n_ratings: int, device: torch.device) -> RatedBatch:
+        """From CSR rating rows (B, I); stored values <= 0 are not ratings. ``rows`` is not
+        changed."""
+        rows = sp.csr_matrix(rows, copy=True)
+        rows.data = np.where(rows.data > 0, rows.data, 0)
+        rows.eliminate_zeros()
+        rows.sort_indices()
+        counts = np.diff(rows.indptr)
+        values = bin_ratings(torch.from_numpy(rows.data.astype(np.float32)), n_ratings)
+        return cls(
+            owner=torch.from_numpy(np.repeat(np.arange(len(counts)), counts)).to(device),
+            items=torch.from_numpy(rows.indices.astype(np.int64)).to(device),
+            values=values.to(device),
+            offsets=torch.from_numpy(rows.indptr[:-1].astype(np.int64)).to(device),
+            n_users=rows.shape[0],
+            n_items=rows.shape[1],
+        )
+
+
 def dense_states(rows: sp.csr_matrix, n_ratings: int, device: torch.device | str) -> Tensor:
     """Densify one batch of CSR rating rows (B, I) into softmax states (B, I), 0 = unrated.
 
@@ -468,22 +518,10 @@ def predict_rows(
         raise ValueError(f"what must be score, rating or p_rated, got {what!r}")
     device = model.rating_weight.device
     rows = sp.csr_matrix(rows)
-    k = model.config.n_ratings
     out = np.empty(rows.shape, dtype=np.float32)
     for start in range(0, rows.shape[0], batch_size):
-        batch = rows[start : start + batch_size]
-        batch.sort_indices()
-        items = torch.from_numpy(batch.indices.astype(np.int64)).to(device)
-        states = bin_ratings(torch.from_numpy(batch.data.astype(np.float32)), k).to(device)
-        keep = states > 0  # explicit zeros in the CSR are not ratings
-        offsets = torch.from_numpy(batch.indptr[:-1].astype(np.int64)).to(device)
-        if not bool(keep.all()):
-            counts = torch.from_numpy(np.diff(batch.indptr)).to(device)
-            owner = torch.repeat_interleave(torch.arange(len(counts), device=device), counts)
-            items, states = items[keep], states[keep]
-            kept = torch.bincount(owner[keep], minlength=len(counts))
-            offsets = torch.cumsum(kept, 0) - kept
-        h = torch.sigmoid(model.hidden_input_sparse(items, states, offsets))  # (B, H)
+        v = RatedBatch.from_rows(rows[start : start + batch_size], model.config.n_ratings, device)
+        h = torch.sigmoid(model.hidden_input_sparse(v.items, v.values, v.offsets))  # (B, H)
         need = (
             "p_rated"
             if what == "p_rated" or (what == "score" and model.config.ranking_score == "p_rated")

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ml.models.rbm import RatingRBM, dense_states
+from ml.models.rbm import RatedBatch, RatingRBM, dense_states
 
 TENSOR_PREFIX = "ratings."  # the fold-in predictor's tensors inside an rbm checkpoint
 
@@ -58,17 +58,10 @@ class RatingFoldIn(nn.Module):
         cls, model: RatingRBM, item_rows: sp.csr_matrix, *, prior_strength: float, steps: int
     ) -> RatingFoldIn:
         """From an RBM trained on the transposed matrix and its training rows (I, U)."""
-        device = model.rating_weight.device
-        codes = [
-            model.hidden_probs(
-                *model.split_visible(
-                    dense_states(item_rows[s : s + 512], model.config.n_ratings, device)
-                )
-            )
-            for s in range(0, item_rows.shape[0], 512)
-        ]
+        items = RatedBatch.from_rows(item_rows, model.config.n_ratings, model.rating_weight.device)
+        codes = torch.sigmoid(model.hidden_input_sparse(items.items, items.values, items.offsets))
         return cls(
-            torch.cat(codes).cpu(),
+            codes.cpu(),  # (I, H)
             model.rating_weight.mean(0).cpu(),  # (K, H): the trained users' mean unit
             model.rating_bias.mean(0).cpu(),  # (K,)
             prior_strength=prior_strength,

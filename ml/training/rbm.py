@@ -27,11 +27,11 @@ from ml.data.schema import RatingsDataset
 from ml.data.splits import PROTOCOL_SEED, protocol_split
 from ml.evaluation.evaluate import evaluate_ranking, evaluate_rating, top_k
 from ml.evaluation.metrics import ranking_metrics, rmse
-from ml.models.rbm import RatingRBM, RBMConfig, dense_states, predict_rows
-from ml.models.rbm_ratings import TENSOR_PREFIX
+from ml.models.rbm import RatedBatch, RatingRBM, RBMConfig, dense_states, predict_rows
+from ml.models.rbm_ratings import TENSOR_PREFIX, RatingFoldIn
 from ml.training.base import TrainingOptions, log_epoch
 from ml.training.cd import CDStatistics, MomentumSGD
-from ml.training.rbm_sparse import RatedBatch, data_statistics, sparse_rating_cd_statistics
+from ml.training.rbm_sparse import data_statistics, sparse_rating_cd_statistics
 
 log = logging.getLogger(__name__)
 
@@ -403,6 +403,19 @@ def fit_rbm(
     return model, history
 
 
+def fit_rating_fold_in(
+    train: sp.csr_matrix, config: RBMConfig, options: TrainingOptions = TrainingOptions()
+) -> RatingFoldIn:
+    """The companion rating predictor (``ml.models.rbm_ratings``): the item-based RBM of
+    ``config.item_rbm_config()`` trained on ``train.T`` (items as cases, users as softmax
+    visibles; only rated entries are visible, so CD takes the sparse path), then its fold-in."""
+    items = sp.csr_matrix(train.T)  # (I, U): one case per item
+    model, _ = fit_rbm(items, config.item_rbm_config(), options)
+    return RatingFoldIn.from_item_rbm(
+        model, items, prior_strength=config.fold_in_prior, steps=config.fold_in_steps
+    )
+
+
 def train_rbm_checkpoint(
     dataset: RatingsDataset,
     config: RBMConfig = RBMConfig(),
@@ -415,9 +428,6 @@ def train_rbm_checkpoint(
         raise ValueError("no ratings to train on")
     if ratings["user_id"].nunique() < 2 or ratings["item_id"].nunique() < 2:
         raise ValueError("need at least two users and two items to train")
-    # Imported here: ml.training.rbm_ratings builds on this module's fit_rbm.
-    from ml.training.rbm_ratings import fit_rating_fold_in
-
     split = protocol_split(ratings, seed=PROTOCOL_SEED)
     started = time.perf_counter()
     model, history = fit_rbm(split.train, config, options)

@@ -10,61 +10,11 @@ the optimiser; the dense path stays for the joint model, whose chain visits ever
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import numpy as np
-import scipy.sparse as sp
 import torch
 from torch import Tensor
 
-from ml.models.rbm import RatingRBM, bin_ratings
+from ml.models.rbm import RatedBatch, RatingRBM
 from ml.training.cd import CDStatistics
-
-
-@dataclass(frozen=True)
-class RatedBatch:
-    """A mini-batch of users as flat (user, item, value) triples, CSR order.
-
-    owner, items, values: (nnz,) row in the batch, item index, value 1..K; offsets (B,): where
-    each user's triples start (for ``embedding_bag``); n_users B and n_items I.
-    """
-
-    owner: Tensor
-    items: Tensor
-    values: Tensor
-    offsets: Tensor
-    n_users: int
-    n_items: int
-
-    @classmethod
-    def from_dense(cls, bins: Tensor) -> RatedBatch:
-        """From dense states (B, I) in 0..K, 0 = unrated."""
-        owner, items = torch.nonzero(bins, as_tuple=True)  # row-major: grouped by user
-        counts = torch.bincount(owner, minlength=bins.shape[0])
-        return cls(
-            owner=owner,
-            items=items,
-            values=bins[owner, items],
-            offsets=torch.cumsum(counts, 0) - counts,
-            n_users=bins.shape[0],
-            n_items=bins.shape[1],
-        )
-
-    @classmethod
-    def from_rows(cls, rows: sp.csr_matrix, n_ratings: int, device: torch.device) -> RatedBatch:
-        rows = sp.csr_matrix(rows)
-        rows.eliminate_zeros()  # explicit zeros are not ratings
-        rows.sort_indices()
-        counts = np.diff(rows.indptr)
-        values = bin_ratings(torch.from_numpy(rows.data.astype(np.float32)), n_ratings)
-        return cls(
-            owner=torch.from_numpy(np.repeat(np.arange(len(counts)), counts)).to(device),
-            items=torch.from_numpy(rows.indices.astype(np.int64)).to(device),
-            values=values.to(device),
-            offsets=torch.from_numpy(rows.indptr[:-1].astype(np.int64)).to(device),
-            n_users=rows.shape[0],
-            n_items=rows.shape[1],
-        )
 
 
 def _hidden_probs(model: RatingRBM, batch: RatedBatch, values: Tensor) -> Tensor:

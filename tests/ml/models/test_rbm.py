@@ -149,3 +149,19 @@ def test_sparse_fold_in_matches_the_dense_one() -> None:
     np.testing.assert_allclose(predict_rows(model, rows, "rating"), expected.numpy(), rtol=1e-5)
     np.testing.assert_allclose(predict_rows(model, rows, "p_rated"), p_rated.numpy(), rtol=1e-5)
     np.testing.assert_allclose(predict_rows(model, rows), (expected * p_rated).numpy(), rtol=1e-5)
+
+
+def test_rated_batch_leaves_its_input_rows_unchanged() -> None:
+    import numpy as np
+    import scipy.sparse as sp
+
+    from ml.models.rbm import RatedBatch
+
+    rows = sp.csr_matrix(
+        (np.array([0.0, 4.0, -1.0]), np.array([3, 1, 2]), np.array([0, 3])), (1, 5)
+    )
+    before = (rows.data.copy(), rows.indices.copy(), rows.indptr.copy())
+    batch = RatedBatch.from_rows(rows, 5, torch.device("cpu"))
+    assert batch.items.tolist() == [1] and batch.values.tolist() == [4]
+    for now, then in zip((rows.data, rows.indices, rows.indptr), before, strict=True):
+        np.testing.assert_array_equal(now, then)

@@ -13,7 +13,7 @@ from ml.evaluation.metrics import rmse
 from ml.models.rbm import RBMConfig
 from ml.models.rbm_ratings import TENSOR_PREFIX, RatingFoldIn
 from ml.training.base import TrainingOptions
-from ml.training.rbm_ratings import fit_rating_fold_in
+from ml.training.rbm import fit_rating_fold_in
 
 CONFIG = RBMConfig(item_rbm_hidden=8, item_rbm_epochs=60, batch_size=4, fold_in_prior=1.0)
 

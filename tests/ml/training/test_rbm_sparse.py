@@ -8,10 +8,10 @@ import scipy.sparse as sp
 import torch
 
 from ml.data.splits import protocol_split
-from ml.models.rbm import RatingRBM, RBMConfig, dense_states, predict_rows
+from ml.models.rbm import RatedBatch, RatingRBM, RBMConfig, dense_states, predict_rows
 from ml.training.base import TrainingOptions
 from ml.training.rbm import RBMTrainer, fit_rbm, rating_cd_statistics
-from ml.training.rbm_sparse import RatedBatch, sparse_rating_cd_statistics
+from ml.training.rbm_sparse import sparse_rating_cd_statistics
 from tests.conftest import planted_frame
 
 PAPER = RBMConfig(
