@@ -15,6 +15,7 @@ from ml.models.autorec import AutoRecConfig
 from ml.training.autoencoder import (
     fit_autoencoder,
     fit_item_dae,
+    fit_item_embeddings,
     item_view_rows,
     train_images,
     train_ranking,
@@ -67,6 +68,30 @@ def test_ranking_checkpoint_carries_protocol_metrics(planted_ratings) -> None:
     items = ckpt.tensors["item_embeddings"]  # the served two-view item embedding
     assert items.shape == (planted_ratings["item_id"].nunique(), 16)
     np.testing.assert_allclose(items.norm(dim=1).numpy(), 1.0, rtol=1e-5)
+
+
+def test_item_embedding_learns_from_every_rating_unless_told_train(planted_ratings) -> None:
+    import scipy.sparse as sp
+
+    from ml.data.splits import protocol_split
+
+    split = protocol_split(planted_ratings)
+    config = mult_dae_config(split.train.shape[1], hidden=(8,), batch_size=8)
+    served = train_ranking(planted_ratings, config, OPTIONS)
+    assert served.extra["item_embedding_data"] == "all"
+    everything = sp.csr_matrix(split.train + split.test)
+    assert everything.nnz == len(planted_ratings)  # the test fold's ratings are in
+    expected = fit_item_embeddings(everything, config, OPTIONS)
+    np.testing.assert_allclose(served.tensors["item_embeddings"].numpy(), expected, atol=1e-6)
+    train_only = train_ranking(planted_ratings, config, OPTIONS, item_embedding_data="train")
+    assert train_only.extra["item_embedding_data"] == "train"
+    expected = fit_item_embeddings(split.train, config, OPTIONS)
+    np.testing.assert_allclose(train_only.tensors["item_embeddings"].numpy(), expected, atol=1e-6)
+    assert not np.allclose(served.tensors["item_embeddings"], train_only.tensors["item_embeddings"])
+    # the ranking model and its test figures do not depend on where the embedding learns
+    assert served.metrics["ndcg@10_all"] == train_only.metrics["ndcg@10_all"]
+    with pytest.raises(ValueError, match="item_embedding_data"):
+        train_ranking(planted_ratings, config, OPTIONS, item_embedding_data="test")
 
 
 def test_item_view_rows_weight_heavy_users_down() -> None:
