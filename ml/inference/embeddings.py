@@ -223,11 +223,19 @@ def embedding_map_png(
     for index, text in (labels or {}).items():
         ax.annotate(text, (float(coords[index, 0]), float(coords[index, 1])), fontsize=7)
     ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=7, markerscale=2, loc="best", frameon=False)
+    # under the axes: inside it would cover points, on the right the labels of edge points
+    ax.legend(
+        fontsize=7,
+        markerscale=2,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.01),
+        ncol=6,
+        frameon=False,
+    )
     ax.set_xticks([])
     ax.set_yticks([])
     fig.tight_layout()
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
+    fig.savefig(buffer, format="png", bbox_inches="tight")  # keeps long titles near the edge
     plt.close(fig)
     return buffer.getvalue()
