@@ -11,6 +11,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from anyio import CapacityLimiter
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -78,7 +79,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.retrain = RetrainManager(
         settings=settings, session_factory=session_factory, registry=registry, metrics=metrics
     )
-    app.state.serving = Serving(session_factory, registry, app.state.catalog, metrics)
+    limiter = CapacityLimiter(settings.inference_threads)
+    app.state.serving = Serving(session_factory, registry, app.state.catalog, metrics, limiter)
     app.state.startup_error = None
     log.info("starting on device %s with database %s", device, engine.url.render_as_string())
     await run_in_threadpool(load_active_models, app)

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
 
+from anyio import CapacityLimiter
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
@@ -71,6 +72,9 @@ class Serving:
     registry: ModelRegistry
     catalog: ItemCatalog
     metrics: ServiceMetrics
+    # Caps the threads answering recommendations at once. Their work is CPU-bound: threads beyond
+    # one per core only take turns at the GIL, and the switching costs more than the work.
+    limiter: CapacityLimiter
 
 
 async def get_serving(request: Request) -> Serving:

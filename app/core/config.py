@@ -60,6 +60,13 @@ class Settings(BaseSettings):
     popularity_cache_s: float = Field(
         default=30.0, ge=0, description="How long the popularity answer for cold users is cached."
     )
+    inference_threads: int = Field(
+        default=1,
+        ge=1,
+        le=256,
+        description="Threads per worker answering recommendations at once (CPU-bound work: scale "
+        "with --workers; raise it only for a slow, remote database).",
+    )
 
     @property
     def required_model_types(self) -> list[str]:

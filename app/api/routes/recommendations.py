@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from anyio import to_thread
 from fastapi import APIRouter, Query, Response
-from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import ServingDep
 from app.api.routes.users import UserId
@@ -67,4 +67,4 @@ async def recommendations(
         # model again on the event loop.
         return Response(payload.model_dump_json(), media_type="application/json")
 
-    return await run_in_threadpool(answer)
+    return await to_thread.run_sync(answer, limiter=serving.limiter)

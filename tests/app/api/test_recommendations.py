@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
+import anyio
 import httpx
 import pytest
 
-from tests.app.api.conftest import GROUP_GENRES, item_genre, user_genre
+from tests.app.api.conftest import (
+    GROUP_GENRES,
+    item_genre,
+    make_settings,
+    open_client,
+    user_genre,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -114,3 +124,27 @@ async def test_unknown_user_is_404(client: httpx.AsyncClient) -> None:
     response = await client.get("/v1/users/4242/recommendations")
     assert response.status_code == 404
     assert response.json() == {"detail": "unknown user 4242"}
+
+
+async def test_recommendations_wait_for_a_free_inference_thread(
+    tmp_path: Path, service_db_template: Path
+) -> None:
+    """``inference_threads`` caps how many recommendations run at once in a worker."""
+    database = tmp_path / "deeprec.db"
+    shutil.copyfile(service_db_template, database)
+    settings = make_settings(tmp_path, f"sqlite:///{database}", inference_threads=1)
+    async for client in open_client(settings):
+        limiter = client.app.state.serving.limiter  # type: ignore[attr-defined]
+        assert limiter.total_tokens == 1
+        answers: list[httpx.Response] = []
+        async with anyio.create_task_group() as tasks:
+            await limiter.acquire()  # the worker's only inference thread is busy
+            tasks.start_soon(_ask, client, answers)
+            await anyio.sleep(0.3)
+            assert answers == [] and limiter.statistics().tasks_waiting == 1
+            limiter.release()
+        assert [a.status_code for a in answers] == [200]
+
+
+async def _ask(client: httpx.AsyncClient, answers: list[httpx.Response]) -> None:
+    answers.append(await client.get("/v1/users/4/recommendations", params={"k": 3}))
