@@ -9,9 +9,10 @@ and folds them into the model), for each model. Writes bench/results/serving.{md
 
 Needs ``wrk`` (Debian: ``apt-get install -y wrk``); the benchmark installs it with apt-get when
 it is missing and it runs as root, else it stops and says how. Settings (environment):
-``BENCH_SERVING_SECONDS`` (per wrk run, default 15), ``BENCH_SERVING_WORKERS`` (comma-separated
-uvicorn worker counts, one server run each, default ``1,2``), ``BENCH_SERVING_CONNECTIONS``
-(default 32).
+``BENCH_SERVING_SECONDS`` (per wrk run, default 15), ``BENCH_SERVING_CONFIGS`` (comma-separated
+``WORKERSxTHREADS``: uvicorn workers and ``DEEPREC_INFERENCE_THREADS``, one server run each,
+default ``1x1,1x40,2x1``: the service's default, the same worker with anyio's 40 threads as the
+baseline, and two workers), ``BENCH_SERVING_CONNECTIONS`` (default 32).
 """
 
 from __future__ import annotations
@@ -189,9 +190,16 @@ def run_wrk(
 
 
 def serve_and_measure(
-    wrk: str, root: Path, url: str, n_users: int, workers: int, seconds: int, connections: int
+    wrk: str,
+    root: Path,
+    url: str,
+    n_users: int,
+    config: tuple[int, int],
+    seconds: int,
+    connections: int,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
     """One server run: /healthz, then recommendations from each model, all on the same server."""
+    workers, threads = config
     port = free_port()
     env = {
         **os.environ,
@@ -201,6 +209,7 @@ def serve_and_measure(
         "DEEPREC_REQUIRED_MODELS": "ease,rbm",
         "DEEPREC_DEVICE": "cpu",
         "DEEPREC_LOG_LEVEL": "WARNING",
+        "DEEPREC_INFERENCE_THREADS": str(threads),
         "OMP_NUM_THREADS": "1",
         "MKL_NUM_THREADS": "1",
     }
@@ -311,7 +320,12 @@ def stage_breakdown(url: str, root: Path) -> dict[str, dict[str, float]]:
 
 def main() -> None:
     seconds = int(os.environ.get("BENCH_SERVING_SECONDS", "15"))
-    worker_counts = [int(w) for w in os.environ.get("BENCH_SERVING_WORKERS", "1,2").split(",")]
+    configs = [
+        (int(w), int(t))
+        for w, t in (
+            c.split("x") for c in os.environ.get("BENCH_SERVING_CONFIGS", "1x1,1x40,2x1").split(",")
+        )
+    ]
     connections = int(os.environ.get("BENCH_SERVING_CONNECTIONS", "32"))
     wrk = ensure_wrk()
     root = Path(tempfile.mkdtemp(prefix="deeprec-bench-serving-"))
@@ -319,15 +333,15 @@ def main() -> None:
         url, n_users, versions = prepare(root)
         stages = stage_breakdown(url, root)
         results = {}
-        for workers in worker_counts:
-            results[workers], sample = serve_and_measure(
-                wrk, root, url, n_users, workers, seconds, connections
+        for config in configs:
+            results[config], sample = serve_and_measure(
+                wrk, root, url, n_users, config, seconds, connections
             )
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
     rows = []
-    for workers, runs in results.items():
+    for (workers, threads), runs in results.items():
         health = runs["healthz"]["rps"]
         for name, run in runs.items():
             ratio = run["rps"] / health
@@ -338,6 +352,7 @@ def main() -> None:
             rows.append(
                 {
                     "workers": workers,
+                    "inference threads": threads,
                     "endpoint": name,
                     "requests/s": round(run["rps"], 1),
                     "p50 ms": round(run["p50_ms"], 2),
@@ -356,8 +371,10 @@ def main() -> None:
     ]
     commands = [run["command"] for runs in results.values() for run in runs.values()]
     body = (
-        f"wrk, {connections} connections, {seconds} s per endpoint; for each uvicorn worker count, "
-        "ONE server run measures /healthz then recommendations from each model. "
+        f"wrk, {connections} connections, {seconds} s per endpoint; for each configuration "
+        "(uvicorn workers, and threads per worker answering recommendations: "
+        "`DEEPREC_INFERENCE_THREADS`, default 1; 40 is anyio's default threadpool), ONE server "
+        "run measures /healthz then recommendations from each model. "
         f"Recommendations rotate over {n_users} users (ratings read from SQLite and folded into "
         f"the model per request). Target: recommendations >= {TARGET_RATIO:.0%} of /healthz's "
         f"throughput with p99 <= {TARGET_P99_MS:g} ms.\n\n"
@@ -376,7 +393,8 @@ def main() -> None:
     )
     write_result(
         "serving",
-        {"connections": connections, "seconds": seconds, "runs": results, "stages_ms": stages,
+        {"connections": connections, "seconds": seconds, "stages_ms": stages,
+         "runs": {f"{w} workers x {t} threads": r for (w, t), r in results.items()},
          "versions": versions, "target_ratio": TARGET_RATIO, "target_p99_ms": TARGET_P99_MS},
         body,
         device="cpu",
