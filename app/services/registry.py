@@ -4,7 +4,8 @@ Every route reads a model through ``registry.get(model_type)``, which returns a
 :class:`LoadedModel` (``.version`` and ``.model`` plus where it came from). A retrain loads the new
 checkpoint OUTSIDE the lock and then replaces the reference under it: a request that already holds
 the old ``LoadedModel`` finishes on it (nothing is dropped), the next request gets the new one.
-The registry is generic: it does not know what a model does, only its type and version.
+The registry is generic: it does not know what a model does, only its type and version, and
+that a model with a ``warm_up()`` runs it once before it is served.
 """
 
 from __future__ import annotations
@@ -161,6 +162,9 @@ class ModelRegistry:
         found = getattr(model, "model_type", model_type)
         if found != model_type:
             raise CheckpointError(f"{path}: holds a {found!r} model, not {model_type!r}")
+        warm_up = getattr(model, "warm_up", None)
+        if callable(warm_up):  # before it is served: the first request must not pay for it
+            warm_up()
         return LoadedModel(
             model_type=model_type,
             version=version,

@@ -134,3 +134,30 @@ def test_rbm_serves_on_cuda(tmp_path: Path) -> None:
         answers[device] = entry.model.recommend({1: 5.0, 3: 4.0, 5: 5.0}, k=5)
     assert [i for i, _ in answers["cpu"]] == [i for i, _ in answers["cuda"]]
     assert np.allclose([s for _, s in answers["cpu"]], [s for _, s in answers["cuda"]], atol=1e-4)
+
+
+def test_a_model_that_fails_its_warm_up_is_never_served(
+    ease_checkpoints: tuple[Path, Path],
+) -> None:
+    """A CUDA build without kernels for the GPU loads fine and fails at its first launch: the
+    warm-up meets that failure before the swap, and the old model keeps serving."""
+    from ml.inference import load_model
+
+    a, b = ease_checkpoints
+
+    def loader(path: Path, device: torch.device) -> Recommender:
+        model = load_model(path, device)
+        if path == b:
+            model.predict_ratings = _no_kernel_image
+        return model
+
+    registry = ModelRegistry("cpu", loader=loader)
+    registry.load_and_swap(model_type="ease", version="v1", checkpoint_path=a)
+    with pytest.raises(RuntimeError, match="no kernel image"):
+        registry.load_and_swap(model_type="ease", version="v2", checkpoint_path=b)
+    assert registry.get("ease").version == "v1"
+    assert "no kernel image" in registry.errors()["ease"]
+
+
+def _no_kernel_image(rows: object) -> np.ndarray:
+    raise RuntimeError("CUDA error: no kernel image is available for execution on the device")

@@ -156,3 +156,27 @@ def test_predictions_and_embeddings_have_the_contract_shapes(trained: tuple[Path
     assert model.user_embeddings(split.train[:4]).shape == (4, CONFIG.n_hidden)
     with pytest.raises(ValueError, match="k must be positive"):
         model.recommend({1: 5.0}, k=0)
+
+
+def test_warm_up_runs_every_inference_path_and_changes_nothing(
+    trained: tuple[Path, Path],
+) -> None:
+    path, _ = trained
+    model = load_recommender(path)
+    before = model.recommend({1: 5.0, 2: 4.0}, k=5)
+    seen: dict[str, tuple[int, ...]] = {}
+
+    def recording(name: str, fn):  # the real function, with its input's shape noted
+        def wrapped(rows):
+            seen[name] = (*rows.shape, rows.nnz)
+            return fn(rows)
+
+        return wrapped
+
+    assert model.predict_ratings is not None and model.user_embeddings is not None
+    model.predict_ratings = recording("predict_ratings", model.predict_ratings)
+    model.user_embeddings = recording("user_embeddings", model.user_embeddings)
+    model.scorer.score = recording("score", model.scorer.score)  # type: ignore[method-assign]
+    model.warm_up()
+    assert seen == {name: (1, 30, 1) for name in ("score", "predict_ratings", "user_embeddings")}
+    assert model.recommend({1: 5.0, 2: 4.0}, k=5) == before
