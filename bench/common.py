@@ -105,7 +105,8 @@ def write_result(
         f"- command: `{context['command']}`",
         f"- created: {context['created_at']}, seed: {seed}",
         f"- machine: {machine['cpu']}, {machine['cores']} cores, torch {machine['torch']} "
-        f"({machine['torch_threads']} threads), device {machine['device']}",
+        f"({machine['torch_threads']} threads), device {machine['device']}"
+        + (f", GPU {machine['gpu']}" if machine["gpu"] else ""),
         "",
         "",
     ]
