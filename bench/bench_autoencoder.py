@@ -33,6 +33,7 @@ from ml.inference.embeddings import (
     combine_views,
     genre_agreement,
     pca,
+    unit_rows,
 )
 from ml.models.autoencoder import apply_variants, image_config, mult_dae_config
 from ml.models.autorec import AutoRecConfig
@@ -187,6 +188,11 @@ def _genres(dataset: Any, split: Any) -> list[list[str]]:
     return [list(g) if isinstance(g, list | tuple | np.ndarray) else [] for g in meta["genres"]]
 
 
+def _frequent_items(ratings: sp.csr_matrix) -> np.ndarray:
+    """Indices of the items with at least 20 ratings in ``ratings`` (U, I)."""
+    return np.flatnonzero(np.asarray((ratings != 0).sum(axis=0)).ravel() >= 20)
+
+
 def _agreement_row(
     name: str, emb: np.ndarray, genres: list[list[str]], popular: np.ndarray
 ) -> dict:
@@ -207,11 +213,11 @@ def _pca_views(train: sp.csr_matrix, weighting: str) -> tuple[np.ndarray, np.nda
     """PCA's two views, as the autoencoders see the data: user-side item loadings (the linear
     encoder's input columns) and item-side codes of the item DAE's input rows."""
     users = (train != 0).astype(np.float64).toarray()  # (U, I), L2-normalised like Mult-DAE
-    users /= np.maximum(np.linalg.norm(users, axis=1, keepdims=True), 1e-12)
+    users = unit_rows(users)
     centred = users - users.mean(axis=0)
     _, _, vt = np.linalg.svd(centred, full_matrices=False)
     items = item_view_rows(train, weighting).toarray().astype(np.float64)  # (I, U)
-    items /= np.maximum(np.linalg.norm(items, axis=1, keepdims=True), 1e-12)
+    items = unit_rows(items)
     return vt[:EMBED_DIMS].T, pca(items, EMBED_DIMS)
 
 
@@ -253,8 +259,7 @@ def embedding_rows(dataset: Any, fits: dict[str, Any]) -> dict[str, Any]:
         split = fits["valid" if fold == "validation" else "split"]
         model = fits["mult_dae_valid" if fold == "validation" else "mult_dae"].model
         genres = _genres(dataset, split)
-        counts = np.asarray((split.train != 0).sum(axis=0)).ravel()
-        popular = np.flatnonzero(counts >= 20)
+        popular = _frequent_items(split.train)
         ae, pcas = _candidates(model, split.train, ITEM_WEIGHTINGS)
         rows = [_agreement_row(n, e, genres, popular) for n, e in {**ae, **pcas}.items()]
         for row in rows:
@@ -271,8 +276,7 @@ def embedding_rows(dataset: Any, fits: dict[str, Any]) -> dict[str, Any]:
     test_split = fits["split"]
     genres = _genres(dataset, test_split)
     everything = sp.csr_matrix(test_split.train + test_split.test)  # (U, I), every rating
-    counts = np.asarray((everything != 0).sum(axis=0)).ravel()
-    popular = np.flatnonzero(counts >= 20)
+    popular = _frequent_items(everything)
     config = mult_dae_config(everything.shape[1])
     served = fit_item_embeddings(everything, config, replace(OPTIONS, epochs=RANKING_EPOCHS))
     out["served_ratio_by_seed"] = {  # how much the served figure moves with the training seed
@@ -294,10 +298,9 @@ def embedding_rows(dataset: Any, fits: dict[str, Any]) -> dict[str, Any]:
             ("PCA of item rating vectors (200-d), all ratings", _binary_pca(everything), "PCA"),
         )
     ]
-    train_counts = np.asarray((test_split.train != 0).sum(axis=0)).ravel()
     autorec = fits["autorec"].item_codes.numpy()  # (I, 500), fitted on the train fold
     row = _agreement_row(
-        "I-AutoRec item codes (500-d)", autorec, genres, np.flatnonzero(train_counts >= 20)
+        "I-AutoRec item codes (500-d)", autorec, genres, _frequent_items(test_split.train)
     )
     out["test"].append({**row, "family": "other"})
     for dims in (2, 3):

@@ -143,7 +143,13 @@ def plot_embeddings(
 ) -> None:
     """Draw the item map: item embeddings reduced to 2-D, coloured by main genre."""
     from ml.inference import load_recommender
-    from ml.inference.embeddings import METHODS, embedding_map_png, main_genres, reduce
+    from ml.inference.embeddings import (
+        METHODS,
+        embedding_map_png,
+        main_genres,
+        reduce,
+        unit_rows,
+    )
 
     if method not in METHODS:
         fail(f"unknown method {method!r}; choose pca or autoencoder")
@@ -160,7 +166,7 @@ def plot_embeddings(
         fail(f"fewer than 3 items have {min_ratings} ratings; lower --min-ratings")
     chosen = embeddings[keep]
     if normalize:  # directions, as cosine neighbours see them (norms mostly track popularity)
-        chosen = chosen / np.maximum(np.linalg.norm(chosen, axis=1, keepdims=True), 1e-12)
+        chosen = unit_rows(chosen)
     coords = reduce(chosen, 2, method, seed=seed)
     meta = data.items.set_index("item_id").reindex(ids[keep])
     genres = [list(g) if isinstance(g, list | tuple | np.ndarray) else [] for g in meta["genres"]]

@@ -111,8 +111,7 @@ def combine_views(*views: np.ndarray) -> np.ndarray:
 
 def cosine_neighbours(x: np.ndarray, k: int) -> np.ndarray:
     """(N, k) indices of each row's k most cosine-similar other rows, best first."""
-    unit = np.asarray(x, dtype=np.float64)
-    unit = unit / np.maximum(np.linalg.norm(unit, axis=1, keepdims=True), 1e-12)
+    unit = unit_rows(x)
     sims = unit @ unit.T  # (N, N)
     np.fill_diagonal(sims, -np.inf)
     k = min(k, len(x) - 1)
@@ -188,11 +187,10 @@ def main_genres(genres: Sequence[Sequence[str]]) -> list[str]:
 
 def similar(embeddings: np.ndarray, index: int, k: int = 10) -> list[tuple[int, float]]:
     """(row index, cosine similarity) of the k rows nearest to row ``index``, best first."""
-    x = np.asarray(embeddings, dtype=np.float64)
-    unit = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    unit = unit_rows(embeddings)
     sims = unit @ unit[index]  # (N,)
     sims[index] = -np.inf
-    order = np.argsort(-sims, kind="stable")[: max(0, min(k, len(x) - 1))]
+    order = np.argsort(-sims, kind="stable")[: max(0, min(k, len(unit) - 1))]
     return [(int(i), float(sims[i])) for i in order]
 
 

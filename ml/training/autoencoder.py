@@ -147,14 +147,25 @@ def fit_autoencoder(
     return FitResult(model, history, time.perf_counter() - started, best_epoch, best_score)
 
 
-def score_rows(model: Autoencoder, rows: sp.csr_matrix, batch_size: int = 1024) -> np.ndarray:
-    """Ranking scores (B, I): Mult-DAE's logits for users folded in from their ratings rows."""
+def _in_batches(
+    fn: Callable[[torch.Tensor], torch.Tensor],
+    model: Autoencoder,
+    rows: Matrix,
+    width: int,
+    batch_size: int = 1024,
+) -> np.ndarray:
+    """``fn`` over dense batches of ``rows`` on the model's device, stacked: (B, width)."""
     device = next(model.parameters()).device
     out = []
     for start in range(0, rows.shape[0], batch_size):
         idx = np.arange(start, min(start + batch_size, rows.shape[0]))
-        out.append(model.reconstruct(batch_tensor(rows, idx, device)).float().cpu().numpy())
-    return np.concatenate(out) if out else np.zeros((0, rows.shape[1]), np.float32)
+        out.append(fn(batch_tensor(rows, idx, device)).float().cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, width), np.float32)
+
+
+def score_rows(model: Autoencoder, rows: sp.csr_matrix, batch_size: int = 1024) -> np.ndarray:
+    """Ranking scores (B, I): Mult-DAE's logits for users folded in from their ratings rows."""
+    return _in_batches(model.reconstruct, model, rows, rows.shape[1], batch_size)
 
 
 # -- item embeddings -----------------------------------------------------------------------------
@@ -188,12 +199,7 @@ def fit_item_dae(
     rows = item_view_rows(train, weighting)
     config = item_dae_config(rows.shape[1], hidden=(code_dim,))
     fit = fit_autoencoder(rows, config, replace(options, epochs=ITEM_DAE_EPOCHS), name="item-dae")
-    device = next(fit.model.parameters()).device
-    codes = [
-        fit.model.codes(batch_tensor(rows, np.arange(s, min(s + 1024, rows.shape[0])), device))
-        for s in range(0, rows.shape[0], 1024)
-    ]
-    return torch.cat(codes).float().cpu().numpy()  # (I, code_dim)
+    return _in_batches(fit.model.codes, fit.model, rows, code_dim)  # (I, code_dim)
 
 
 def two_view_item_embeddings(model: Autoencoder, item_codes: np.ndarray) -> np.ndarray:
