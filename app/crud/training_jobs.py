@@ -76,6 +76,17 @@ def mark_failed(*, session: Session, job_id: int, error: str) -> TrainingJob:
     return job
 
 
+def record_progress(*, session: Session, job_id: int, progress: dict[str, Any]) -> TrainingJob:
+    """Store a running job's progress (epoch of n, figure, elapsed, estimate) and beat its heart."""
+    with write(session):
+        job = session.get(TrainingJob, job_id)
+        if job is None:
+            raise NotFoundError(f"unknown training job {job_id}")
+        job.progress = dict(progress)
+        job.heartbeat_at = utcnow()
+    return job
+
+
 def _job(
     session: Session, job_id: int, *, allowed: tuple[JobStatus, ...], to: JobStatus
 ) -> TrainingJob:

@@ -25,6 +25,9 @@ class User(Base):
     occupation: Mapped[str | None] = mapped_column(String(64))
     zip_code: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Bumped in the same transaction as every write to this user's ratings: cached answers are
+    # keyed by it, so none can outlive a rating change.
+    ratings_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     ratings: Mapped[list[Rating]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True

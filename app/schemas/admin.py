@@ -56,6 +56,13 @@ class JobPublic(BaseModel):
     finished_at: datetime | None = None
     error: str | None = None
     model_version_id: int | None = None
+    owner_host: str | None = None
+    owner_pid: int | None = None
+    heartbeat_at: datetime | None = None
+    progress: dict[str, Any] | None = Field(
+        default=None,
+        description="Epoch of n, the current loss or validation figure, elapsed and estimated s.",
+    )
 
 
 class ModelVersionPublic(BaseModel):

@@ -35,7 +35,7 @@ def test_upgrade_downgrade_upgrade(db_url: str) -> None:
     assert _tables(db_url) == set()
     migrate.upgrade(db_url)
     assert _tables(db_url) == TABLES
-    assert _revision(db_url) == migrate.head_revision() == "0001_initial"
+    assert _revision(db_url) == migrate.head_revision() == "0002_jobs_versions_content"
 
     migrate.downgrade(db_url, "base")
     assert _tables(db_url) == set()
@@ -43,7 +43,7 @@ def test_upgrade_downgrade_upgrade(db_url: str) -> None:
 
     migrate.upgrade(db_url)
     assert _tables(db_url) == TABLES
-    assert _revision(db_url) == "0001_initial"
+    assert _revision(db_url) == "0002_jobs_versions_content"
 
 
 def test_migrated_schema_matches_the_orm(db_url: str) -> None:
