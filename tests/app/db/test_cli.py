@@ -42,7 +42,8 @@ def test_upgrade_load_twice_downgrade(
     result = _invoke(monkeypatch, db_url, "db", "current")
     assert result.exit_code == 0 and "not migrated" in result.output
     result = _invoke(monkeypatch, db_url, "db", "upgrade")
-    assert result.exit_code == 0 and "0002_jobs_versions_content (latest)" in result.output, result.output
+    assert result.exit_code == 0, result.output
+    assert "0002_jobs_versions_content (latest)" in result.output, result.output
 
     for added in ("added 3 users, 3 items, 4 ratings", "added 0 users, 0 items, 0 ratings"):
         result = _invoke(monkeypatch, db_url, "data", "load", "--ratings", str(ratings))
