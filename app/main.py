@@ -17,10 +17,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.api.body import BodyError, RequestBodyGuard
 from app.api.deps import Serving
 from app.api.main import api_router
+from app.api.methods import http_error
 from app.core.config import Settings, get_settings
 from app.core.logging import configure_logging
 from app.crud import CrudError, list_active_model_versions
@@ -69,7 +71,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     device = resolve_device(settings.device)
     engine = create_db_engine(settings.resolved_database_url)
     session_factory = create_session_factory(engine)
-    registry = ModelRegistry(device)
+    registry = ModelRegistry(device, checkpoint_dir=settings.resolved_checkpoint_dir)
     metrics: ServiceMetrics = app.state.metrics
     metrics.watch_models(registry)
     app.state.engine = engine
@@ -100,74 +102,18 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine.dispose()
 
 
-class BodySizeLimitMiddleware:
-    """413 with a JSON body for requests larger than ``max_bytes`` (declared or streamed)."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def _reject(self, send: Send) -> None:
-        response = JSONResponse(
-            {"detail": f"request body too large: the limit is {self.max_bytes} bytes"},
-            status_code=status.HTTP_413_CONTENT_TOO_LARGE,
-        )
-        await response({"type": "http"}, _empty_receive, send)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        for name, value in scope.get("headers", ()):
-            if name == b"content-length":
-                try:
-                    declared = int(value)
-                except ValueError:
-                    declared = 0
-                if declared > self.max_bytes:
-                    await self._reject(send)
-                    return
-        received = 0
-        started = rejected = False
-
-        async def limited_receive() -> Message:
-            nonlocal received, rejected
-            if rejected:
-                return {"type": "http.disconnect"}
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes and not started:
-                    rejected = True  # answer 413 now; the app sees the client go away
-                    await self._reject(send)
-                    return {"type": "http.disconnect"}
-            return message
-
-        async def guarded_send(message: Message) -> None:
-            nonlocal started
-            if rejected:
-                return  # the 413 is the answer
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, guarded_send)
-        except Exception:
-            if not rejected:
-                raise
-
-
-async def _empty_receive() -> Message:
-    return {"type": "http.disconnect"}
-
-
 def _error(code: int, detail: object) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=code)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     """Every error is JSON ``{"detail": ...}`` with the right status; never a bare 500 page."""
+
+    app.add_exception_handler(StarletteHTTPException, http_error)
+
+    @app.exception_handler(BodyError)
+    async def bad_body(_: Request, exc: BodyError) -> JSONResponse:
+        return _error(exc.status_code, exc.detail)
 
     @app.exception_handler(NotFoundError)
     async def not_found(_: Request, exc: NotFoundError) -> JSONResponse:
@@ -218,6 +164,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = ServiceMetrics()
     app.include_router(api_router)
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(RequestBodyGuard, max_bytes=settings.max_upload_bytes)
     app.add_middleware(PrometheusMiddleware, metrics=app.state.metrics)
     return app

@@ -18,3 +18,10 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     422: {"model": ErrorPublic, "description": "Invalid parameters."},
     503: {"model": ErrorPublic, "description": "The model needed is not loaded."},
 }
+
+# Routes that take a request body can also answer these (app/api/body.py).
+BODY_ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    400: {"model": ErrorPublic, "description": "The body is not text in a JSON encoding."},
+    413: {"model": ErrorPublic, "description": "The body is larger than the limit."},
+    415: {"model": ErrorPublic, "description": "The body's media type is not accepted."},
+}

@@ -81,17 +81,54 @@ def corrupt(
     return np.clip(noisy, 0.0, 1.0).astype(np.float32)
 
 
-def png_to_images(data: bytes, side: int) -> np.ndarray:
-    """Decode a PNG (any mode) into (1, side*side) float32 in [0, 1], resizing to side x side."""
+# The largest upload decoded: far above any digit (8x8 or 28x28) a client would send, far below
+# what freezes a worker (a 12000x12000 RGBA PNG is 576 MB decoded).
+MAX_IMAGE_PIXELS = 1024 * 1024
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+class ImageTooLargeError(ValueError):
+    """The image's header declares more pixels than the limit; nothing was decoded."""
+
+
+def png_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG's IHDR header, without decoding; None if it is not a PNG."""
+    if len(data) < 24 or not data.startswith(_PNG_SIGNATURE) or data[12:16] != b"IHDR":
+        return None
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def _check_pixels(width: int, height: int, max_pixels: int) -> None:
+    if width * height > max_pixels:
+        raise ImageTooLargeError(
+            f"image of {width}x{height} pixels is too large: at most {max_pixels} pixels"
+        )
+
+
+def png_to_images(data: bytes, side: int, *, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
+    """Decode a PNG (any mode) into (1, side*side) float32 in [0, 1], resizing to side x side.
+
+    The pixel count is checked from the header BEFORE anything is decoded (a small file can
+    declare a huge image: a decompression bomb); :class:`ImageTooLargeError` above
+    ``max_pixels``, ``ValueError`` for anything unreadable. CPU-bound: call it off the event loop.
+    """
     from PIL import Image, UnidentifiedImageError  # pillow only where images are decoded
 
+    size = png_size(data)
+    if size is not None:
+        _check_pixels(*size, max_pixels)
     try:
         with Image.open(io.BytesIO(data)) as image:
+            _check_pixels(*image.size, max_pixels)  # other formats: the size is read lazily
             grey = image.convert("L")
             if grey.size != (side, side):
                 grey = grey.resize((side, side), Image.Resampling.LANCZOS)
             array = np.asarray(grey, dtype=np.float32) / 255.0
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLargeError(f"image too large ({exc})") from exc
+    except ImageTooLargeError:
+        raise
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise ValueError(f"not a readable image ({exc})") from exc
     return array.reshape(1, side * side)
 

@@ -1,14 +1,15 @@
 """The GAN: generated digits (PNG grid or JSON arrays), optionally of one label, and the
 discriminator's probability that an image is real.
 
-Both routes are plain ``def``: FastAPI runs them in its threadpool, so the networks never run on
-the event loop. A sample is reproducible from its seed; a request without a seed gets a fresh one,
-reported back (JSON field ``seed``, header ``X-Seed``) so the same images can be asked for again.
+Sampling is a plain ``def`` (FastAPI's threadpool); discrimination reads its body on the event
+loop (bounded by the app's byte limit) and decodes it (JSON or PNG, the pixel count checked from
+the header first) and runs the network in the threadpool: neither blocks the event loop.
+A sample is reproducible from its seed; a request without a seed gets a fresh one, reported
+back (JSON field ``seed``, header ``X-Seed``) so the same images can be asked for again.
 """
 
 from __future__ import annotations
 
-import json
 import secrets
 from typing import Annotated, Any, Literal
 
@@ -17,10 +18,11 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from app.api.body import BodyError, check_media_type, parse_json
 from app.api.deps import MetricsDep, RegistryDep, loaded_model
-from app.schemas.common import ERROR_RESPONSES
+from app.schemas.common import BODY_ERROR_RESPONSES, ERROR_RESPONSES, ErrorPublic
 from ml.inference.gan import GANSampler, grid_png
-from ml.inference.images import check_images, png_to_images
+from ml.inference.images import ImageTooLargeError, check_images, png_to_images
 
 router = APIRouter(prefix="/v1/gan", tags=["gan"], responses=ERROR_RESPONSES)
 
@@ -46,8 +48,10 @@ class DiscriminateRequest(BaseModel):
         min_length=1,
         max_length=MAX_DISCRIMINATE,
     )
-    labels: list[int] | None = Field(
-        default=None, description="One label per image (conditional GAN; default: best label)."
+    labels: list[Annotated[int, Field(ge=0, le=99)]] | None = Field(
+        default=None,
+        max_length=MAX_DISCRIMINATE,
+        description="One label per image (conditional GAN; default: best label).",
     )
 
 
@@ -113,18 +117,22 @@ def samples(
     return Response(body.model_dump_json(), media_type="application/json", headers=headers)
 
 
-async def _discriminate_input(request: Request, side: int) -> tuple[np.ndarray, list[int] | None]:
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    body = await request.body()
-    if content_type == "image/png":
+def discriminate_input(
+    body: bytes, content_type: str, side: int
+) -> tuple[np.ndarray, list[int] | None]:
+    """The images (and labels) of a request body. CPU-bound (JSON and PNG decoding): called in
+    the threadpool. A PNG's pixel count is checked from its header before it is decoded."""
+    if content_type == "image/png" or body[:8] == b"\x89PNG\r\n\x1a\n":
         try:
             return png_to_images(body, side), None
+        except ImageTooLargeError as exc:
+            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, str(exc)) from exc
         except ValueError as exc:
             raise _unprocessable(str(exc)) from exc
     try:
-        parsed = DiscriminateRequest.model_validate(json.loads(body))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise _unprocessable(f"the body must be JSON or a PNG image ({exc})") from exc
+        parsed = DiscriminateRequest.model_validate(parse_json(body))
+    except BodyError as exc:
+        raise HTTPException(exc.status_code, exc.detail) from exc
     except ValidationError as exc:
         errors = [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in exc.errors()]
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, errors) from exc
@@ -138,6 +146,10 @@ async def _discriminate_input(request: Request, side: int) -> tuple[np.ndarray, 
 @router.post(
     "/discriminate",
     response_model=DiscriminatePublic,
+    responses={
+        **BODY_ERROR_RESPONSES,
+        413: {"model": ErrorPublic, "description": "Too large a body or image."},
+    },
     openapi_extra={
         "requestBody": {
             "content": {
@@ -156,11 +168,13 @@ async def discriminate(
     Send JSON ``{"images": [[...], ...], "labels": [...]}`` or one PNG image (``image/png``).
     """
     sampler, version = _sampler(registry)
-    images, labels = await _discriminate_input(request, sampler.side)
-    if labels is not None and not sampler.conditional:
-        raise _unprocessable("this GAN is unconditional: it takes no labels")
+    content_type = check_media_type(request.headers.get("content-type"))
+    body = await request.body()  # within the app's byte limit (RequestBodyGuard)
 
     def run() -> np.ndarray:
+        images, labels = discriminate_input(body, content_type, sampler.side)
+        if labels is not None and not sampler.conditional:
+            raise _unprocessable("this GAN is unconditional: it takes no labels")
         with metrics.time_inference(MODEL_TYPE, "discriminate"):
             return sampler.discriminate(images, None if labels is None else np.asarray(labels))
 

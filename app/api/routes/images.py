@@ -3,13 +3,13 @@ the input first (``noise``), then reconstruct; JSON arrays or a PNG grid back.
 
 The body is one PNG image (``image/png``), a JSON array of images, or ``{"images": [...]}``;
 images are (N, side*side) or (N, side, side) with values in [0, 1]. Oversized bodies get 413 (the
-app's body limit, and ``MAX_IMAGES`` images here); wrong shapes or values get 422. The networks
-run in the threadpool, never on the event loop.
+app's body limit, a PNG of more than ``MAX_IMAGE_PIXELS`` pixels, and ``MAX_IMAGES`` images here);
+wrong shapes or values get 422. Decoding (JSON and PNG) and the networks run in the threadpool,
+never on the event loop.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -17,9 +17,16 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from app.api.body import BodyError, check_media_type, parse_json
 from app.api.deps import MetricsDep, RegistryDep, loaded_model
-from app.schemas.common import ERROR_RESPONSES
-from ml.inference.images import check_images, corrupt, images_to_png, png_to_images
+from app.schemas.common import BODY_ERROR_RESPONSES, ERROR_RESPONSES, ErrorPublic
+from ml.inference.images import (
+    ImageTooLargeError,
+    check_images,
+    corrupt,
+    images_to_png,
+    png_to_images,
+)
 
 router = APIRouter(prefix="/v1/images", tags=["images"], responses=ERROR_RESPONSES)
 
@@ -43,28 +50,36 @@ def _unprocessable(message: str) -> HTTPException:
     return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, message)
 
 
-async def _read_images(request: Request, side: int) -> np.ndarray:
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    body = await request.body()
+def _too_large(message: str) -> HTTPException:
+    return HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, message)
+
+
+def images_from_body(body: bytes, content_type: str, side: int) -> np.ndarray:
+    """The images of a request body: one PNG, a JSON array, or ``{"images": [...]}``.
+
+    CPU-bound (JSON decoding, PNG decoding): called in the threadpool, never on the event loop.
+    The body is already within the app's byte limit; a PNG's pixel count is checked from its
+    header before it is decoded (413 above ``MAX_IMAGE_PIXELS``).
+    """
     if not body:
         raise _unprocessable("send one PNG image or a JSON array of images")
     if content_type == "image/png" or body[:8] == b"\x89PNG\r\n\x1a\n":
         try:
             return png_to_images(body, side)
+        except ImageTooLargeError as exc:
+            raise _too_large(str(exc)) from exc
         except ValueError as exc:
             raise _unprocessable(str(exc)) from exc
     try:
-        parsed = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise _unprocessable(f"the body must be JSON or a PNG image ({exc})") from exc
+        parsed = parse_json(body)
+    except BodyError as exc:
+        raise HTTPException(exc.status_code, exc.detail) from exc
     if isinstance(parsed, dict):
         parsed = parsed.get("images")
     if not isinstance(parsed, list) or not parsed:
         raise _unprocessable('expected a non-empty JSON array of images or {"images": [...]}')
     if len(parsed) > MAX_IMAGES and isinstance(parsed[0], list):
-        raise HTTPException(
-            status.HTTP_413_CONTENT_TOO_LARGE, f"at most {MAX_IMAGES} images per request"
-        )
+        raise _too_large(f"at most {MAX_IMAGES} images per request")
     try:
         return check_images(parsed, side)
     except ValueError as exc:
@@ -76,7 +91,8 @@ async def _read_images(request: Request, side: int) -> np.ndarray:
     response_model=ReconstructionPublic,
     responses={
         200: {"content": {"image/png": {}}, "description": "JSON arrays or a PNG grid."},
-        413: {"description": "Too large a body or too many images."},
+        **BODY_ERROR_RESPONSES,
+        413: {"model": ErrorPublic, "description": "Too large a body, image or number of images."},
     },
     openapi_extra={
         "requestBody": {
@@ -109,19 +125,19 @@ async def reconstruct(
     entry = loaded_model(registry, MODEL_TYPES[model])
     image_model = entry.model
     side = int(image_model.side)
-    images = await _read_images(request, side)
-    if len(images) > MAX_IMAGES:
-        raise HTTPException(
-            status.HTTP_413_CONTENT_TOO_LARGE, f"at most {MAX_IMAGES} images per request"
-        )
+    content_type = check_media_type(request.headers.get("content-type"))
+    body = await request.body()  # within the app's byte limit (RequestBodyGuard)
 
-    def run() -> tuple[np.ndarray, np.ndarray]:
+    def run() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        images = images_from_body(body, content_type, side)
+        if len(images) > MAX_IMAGES:
+            raise _too_large(f"at most {MAX_IMAGES} images per request")
         with metrics.time_inference(entry.model_type, "reconstruct"):
             inputs = corrupt(images, noise, kind, seed=seed)
-            return inputs, np.asarray(image_model.reconstruct(inputs), dtype=np.float32)
+            return images, inputs, np.asarray(image_model.reconstruct(inputs), dtype=np.float32)
 
     try:
-        inputs, out = await run_in_threadpool(run)
+        images, inputs, out = await run_in_threadpool(run)
     except ValueError as exc:
         raise _unprocessable(str(exc)) from exc
     headers = {"X-Model-Version": entry.version}
@@ -129,7 +145,7 @@ async def reconstruct(
         grid = np.concatenate([images, inputs, np.clip(out, 0.0, 1.0)])
         png = images_to_png(grid, side, columns=len(images))
         return Response(png, media_type="image/png", headers=headers)
-    body = ReconstructionPublic(
+    answer = ReconstructionPublic(
         model=entry.model_type,
         model_version=entry.version,
         side=side,
@@ -139,4 +155,4 @@ async def reconstruct(
         reconstructions=np.round(out.astype(np.float64), 5).tolist(),
         mse=float(((out - images) ** 2).mean()),
     )
-    return Response(body.model_dump_json(), media_type="application/json", headers=headers)
+    return Response(answer.model_dump_json(), media_type="application/json", headers=headers)
