@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from app.core.config import Settings, get_settings
+from app.core.params import ParamsError, override_config
 from ml.data.errors import DataError
 
 if TYPE_CHECKING:
@@ -31,12 +32,39 @@ def user_errors() -> tuple[type[BaseException], ...]:
     return (CLIError, DataError, CheckpointError, FileNotFoundError, ValueError)
 
 
+def out_of_memory(exc: BaseException) -> bool:
+    """Resource exhaustion: ``MemoryError``, torch's ``OutOfMemoryError`` (a device ran out),
+    or torch's CPU allocator refusing a tensor (a ``RuntimeError`` saying so)."""
+    if isinstance(exc, MemoryError):
+        return True
+    torch = sys.modules.get("torch")  # only if the command loaded it: never import it here
+    oom = getattr(torch, "OutOfMemoryError", None) if torch is not None else None
+    if isinstance(oom, type) and isinstance(exc, oom):
+        return True
+    message = str(exc)
+    return isinstance(exc, RuntimeError) and (
+        "can't allocate memory" in message or "out of memory" in message.lower()
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0][:300] if lines else type(exc).__name__
+
+
 def run_cli(app: typer.Typer) -> None:
     try:
         app(standalone_mode=True)
     except SystemExit:
         raise
-    except Exception as exc:
+    except BaseException as exc:
+        if out_of_memory(exc):  # one line, not a traceback: it is the machine, not a bug
+            typer.echo(
+                f"error: out of memory ({_first_line(exc)}); use a smaller model or batch "
+                "(--params-json), fewer ratings, or a machine with more memory",
+                err=True,
+            )
+            sys.exit(3)
         if not isinstance(exc, user_errors()):
             raise
         typer.echo(f"error: {exc}", err=True)
@@ -69,8 +97,6 @@ def apply_params(config: Any, params_json: str | None, **flags: Any) -> Any:
     Unknown keys and values of the wrong type are refused with a message naming them, so the
     admin retrain endpoint can pass user-supplied params straight through.
     """
-    import dataclasses
-
     overrides: dict[str, Any] = {}
     if params_json:
         try:
@@ -81,25 +107,7 @@ def apply_params(config: Any, params_json: str | None, **flags: Any) -> Any:
             raise CLIError("--params-json must be a JSON object")
         overrides.update(parsed)
     overrides.update({k: v for k, v in flags.items() if v is not None})
-    fields = {f.name: f for f in dataclasses.fields(config)}
-    unknown = sorted(set(overrides) - set(fields))
-    if unknown:
-        raise CLIError(f"unknown parameter(s) {unknown}; known: {sorted(fields)}")
-    for name, value in overrides.items():
-        current = getattr(config, name)
-        if isinstance(current, bool) and not isinstance(value, bool):
-            raise CLIError(f"parameter {name!r} must be true or false, got {value!r}")
-        if isinstance(current, int | float) and not isinstance(current, bool):
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise CLIError(f"parameter {name!r} must be a number, got {value!r}")
-            if (
-                isinstance(current, int)
-                and not isinstance(current, bool)
-                and float(value) != int(value)
-            ):
-                raise CLIError(f"parameter {name!r} must be an integer, got {value!r}")
-            overrides[name] = type(current)(value)
     try:
-        return dataclasses.replace(config, **overrides)
-    except (TypeError, ValueError) as exc:
-        raise CLIError(f"invalid parameters: {exc}") from exc
+        return override_config(config, overrides)
+    except ParamsError as exc:
+        raise CLIError(str(exc)) from exc

@@ -22,7 +22,7 @@ from app.models import Rating, User
 from app.services.catalog import ItemCatalog, ItemInfo
 from app.services.metrics import ServiceMetrics
 from app.services.registry import LoadedModel, ModelNotLoadedError, ModelRegistry
-from ml.inference import LOADERS, Recommender
+from ml.inference import IMAGE_MODEL_TYPES, LOADERS, Recommender
 
 # Which loaded model answers when the client names none: the first loaded of these.
 DEFAULT_MODEL_ORDER: tuple[str, ...] = ("rbm", "autoencoder", "ease", "autorec", "popularity")
@@ -63,8 +63,8 @@ def choose_recommender(registry: ModelRegistry, model: str | None) -> LoadedMode
         raise InvalidRequestError(
             f"unknown model {model!r}; choose one of {sorted(recommender_types(registry))}"
         )
-    entry = registry.get(model)
-    if not isinstance(entry.model, Recommender):
+    entry = None if model in IMAGE_MODEL_TYPES else registry.get(model)
+    if entry is None or not isinstance(entry.model, Recommender):
         raise InvalidRequestError(
             f"model {model!r} does not serve recommendations; "
             f"choose one of {sorted(recommender_types(registry))}"

@@ -118,6 +118,9 @@ LOADERS: dict[str, str] = {
     "dbn": "ml.inference.dbn:load",
     "gan": "ml.inference.gan:load",
 }
+# The model types that load into something other than a Recommender (images, digits): known
+# without loading them, so a request naming one gets the same answer whether it is loaded or not.
+IMAGE_MODEL_TYPES: frozenset[str] = frozenset({"autoencoder-images", "rbm-images", "dbn", "gan"})
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> Any:

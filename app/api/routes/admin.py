@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query, status
 
 from app.api.deps import AdminDep, RegistryDep, RetrainDep, SessionDep
+from app.core.params import ParamsError
 from app.crud import (
     activate_model_version,
     get_model_version,
@@ -17,9 +18,10 @@ from app.crud import (
 from app.crud.errors import NotFoundError
 from app.models import ModelVersion, TrainingJob
 from app.schemas.admin import JobPublic, ModelVersionPublic, RetrainCreate
-from app.schemas.common import ErrorPublic
+from app.schemas.common import BODY_ERROR_RESPONSES, ErrorPublic
 from app.services.registry import ModelRegistry, version_kwargs
 from app.services.retrain import RetrainRequest
+from app.services.retrain_params import check_retrain_params
 from ml.inference import LOADERS
 
 router = APIRouter(
@@ -30,6 +32,7 @@ router = APIRouter(
         401: {"model": ErrorPublic, "description": "No admin token sent."},
         403: {"model": ErrorPublic, "description": "Wrong admin token."},
         404: {"model": ErrorPublic, "description": "Unknown job or model version."},
+        422: {"model": ErrorPublic, "description": "Invalid parameters."},
         503: {"model": ErrorPublic, "description": "Admin is disabled (no token configured)."},
     },
 )
@@ -50,7 +53,10 @@ def _version(row: ModelVersion, registry: ModelRegistry) -> ModelVersionPublic:
     "/retrain",
     response_model=JobPublic,
     status_code=status.HTTP_202_ACCEPTED,
-    responses={409: {"model": ErrorPublic, "description": "That model is being retrained."}},
+    responses={
+        **BODY_ERROR_RESPONSES,
+        409: {"model": ErrorPublic, "description": "That model is being retrained."},
+    },
 )
 def retrain(body: RetrainCreate, jobs: RetrainDep) -> JobPublic:
     """Retrain a model on the ratings now in the database, in a worker process.
@@ -63,6 +69,10 @@ def retrain(body: RetrainCreate, jobs: RetrainDep) -> JobPublic:
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             f"unknown model {body.model!r}; known: {sorted(LOADERS)}",
         )
+    try:  # the train command's own check, now: a bad parameter is a 422, not a failed job
+        check_retrain_params(body.model, body.params)
+    except ParamsError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
     job = jobs.submit(
         RetrainRequest(
             model_type=body.model, params=body.params, epochs=body.epochs, seed=body.seed
