@@ -3,13 +3,19 @@ ratings in the database), as JSON points or a PNG map coloured by main genre.
 
 The route is a plain ``def`` (FastAPI's threadpool): the reduction, and for ``method=autoencoder``
 its small training run, never block the event loop. Item reductions are cached per model version.
+
+Users are PAGED (``offset``, ``limit`` of at most ``MAX_USERS``), and a request reads the ratings of
+its page's users only, never the whole ratings table: the work and memory of one request are
+bounded by the page, whatever the size of the database, so the endpoint can stay public (the
+Studio draws the map; it shows ids and 2-D points, nothing personal). Caching was the other
+option; it would serve maps that miss the latest ratings, and the first request of each model
+version would still read everything.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -17,14 +23,14 @@ from fastapi import APIRouter, HTTPException, Query, Response, status
 from pydantic import BaseModel, Field
 
 from app.api.deps import CatalogDep, MetricsDep, RegistryDep, SessionDep, loaded_model
-from app.crud.ratings import all_ratings_frame
+from app.crud.user_pages import rated_users_page
 from app.schemas.common import ERROR_RESPONSES
 from ml.inference import Recommender
 from ml.inference.embeddings import embedding_map_png, main_genres, reduce
 
 router = APIRouter(prefix="/v1/embeddings", tags=["embeddings"], responses=ERROR_RESPONSES)
 
-MAX_USERS = 10_000
+MAX_USERS = 1000
 _CACHE_SIZE = 16
 _cache: OrderedDict[tuple[Any, ...], np.ndarray] = OrderedDict()
 _cache_lock = threading.Lock()
@@ -82,9 +88,12 @@ def embeddings(
         Literal["pca", "autoencoder"], Query(description="pca, or an autoencoder bottleneck.")
     ] = "pca",
     format: Annotated[Literal["json", "png"], Query(description="json or png.")] = "json",
-    limit: Annotated[int, Query(ge=1, le=MAX_USERS, description="At most this many users.")] = (
-        2000
-    ),
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_USERS, description="Users: at most this many (one page).")
+    ] = 500,
+    offset: Annotated[
+        int, Query(ge=0, le=2**31 - 1, description="Users: skip this many (by id) first.")
+    ] = 0,
 ) -> Any:
     """Users' or items' embeddings of ``model``, reduced to ``dims`` dimensions by ``method``."""
     entry = loaded_model(registry, model)
@@ -105,16 +114,12 @@ def embeddings(
     else:
         if recommender.user_embeddings is None:
             raise _unprocessable(f"model {model!r} has no user embeddings")
-        frame = all_ratings_frame(session=session)
-        users = np.unique(frame["user_id"].to_numpy())[:limit]
+        users, maps = rated_users_page(session=session, offset=offset, limit=limit)
         if len(users) < dims + 1:
-            raise _unprocessable(f"need at least {dims + 1} users with ratings, found {len(users)}")
-        frame = frame[frame["user_id"].isin(users)]
-        maps: list[Mapping[int, float]] = [
-            dict(zip(g["item_id"].tolist(), g["rating"].tolist(), strict=True))
-            for _, g in frame.groupby("user_id", sort=True)
-        ]
-        ids = users
+            raise _unprocessable(
+                f"need at least {dims + 1} users with ratings on this page, found {len(users)}"
+            )
+        ids = np.asarray(users, dtype=np.int64)
         with metrics.time_inference(entry.model_type, f"embeddings-{method}"):
             vectors = recommender.user_embeddings(recommender.rows_from_ratings(maps))  # (U, d)
             try:
