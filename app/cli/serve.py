@@ -90,8 +90,21 @@ def serve(
     workers: int = typer.Option(1, min=1, help="Worker processes (each loads every model)."),
     log_level: str = typer.Option("info", help="uvicorn log level."),
     access_log: bool = typer.Option(True, help="Log every request."),
+    healthcheck_timeout: int | None = typer.Option(
+        None,
+        min=1,
+        help="With --workers > 1: seconds a worker may take to answer the supervisor's health "
+        "ping before it is killed as hung (default: DEEPREC_WORKER_HEALTHCHECK_S, 120).",
+    ),
 ) -> None:
-    """Run the API with uvicorn (``app.main:create_app`` as factory)."""
+    """Run the API with uvicorn (``app.main:create_app`` as factory).
+
+    With several workers, uvicorn's supervisor pings each one and kills those that do not answer
+    within ``timeout_worker_healthcheck`` (5 s by default). A worker starting up imports torch
+    (a C extension that holds the GIL while it loads) and loads every model: on a busy machine
+    that outlasts 5 s, and the worker was killed and restarted for ever. The timeout here is
+    long enough for a slow start; a really hung worker is still replaced, just later.
+    """
     import uvicorn
 
     uvicorn.run(
@@ -103,4 +116,5 @@ def serve(
         log_level=log_level,
         access_log=access_log,
         proxy_headers=True,
+        timeout_worker_healthcheck=healthcheck_timeout or settings().worker_healthcheck_s,
     )

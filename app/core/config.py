@@ -60,6 +60,14 @@ class Settings(BaseSettings):
     popularity_cache_s: float = Field(
         default=30.0, ge=0, description="How long the popularity answer for cold users is cached."
     )
+    worker_healthcheck_s: int = Field(
+        default=120,
+        ge=1,
+        le=3600,
+        description="`deeprec serve --workers N`: seconds uvicorn's supervisor waits for a worker "
+        "to answer its health ping before killing it as hung. A worker importing torch and "
+        "loading every model on a busy machine can take far longer than uvicorn's 5 s default.",
+    )
     inference_threads: int = Field(
         default=1,
         ge=1,
