@@ -70,6 +70,36 @@ def verify_sha256(path: str | Path, expected: str | None) -> str:
     return actual
 
 
+def stored_checkpoint_path(path: str | Path, checkpoint_dir: str | Path | None) -> str:
+    """How a ``model_version`` row records a checkpoint: relative to the checkpoint folder when
+    it lies inside it (a data folder moved or restored elsewhere keeps serving), else absolute."""
+    absolute = Path(path).resolve()
+    if checkpoint_dir is not None:
+        try:
+            return absolute.relative_to(Path(checkpoint_dir).resolve()).as_posix()
+        except ValueError:
+            pass
+    return str(absolute)
+
+
+def resolve_checkpoint_path(path: str | Path, checkpoint_dir: str | Path | None) -> Path:
+    """Where a recorded checkpoint path is now: relative ones under ``checkpoint_dir``. An old
+    absolute one that no longer exists (written before paths were relative, then the folder
+    moved) is looked for at the same ``MODEL_TYPE/VERSION`` place under ``checkpoint_dir``."""
+    recorded = Path(path)
+    if checkpoint_dir is None:
+        return recorded
+    root = Path(checkpoint_dir)
+    if not recorded.is_absolute():
+        return root / recorded
+    if not recorded.exists():
+        moved = root / recorded.parent.name / recorded.name
+        if moved.exists():
+            log.warning("checkpoint %s not found; serving it from %s", recorded, moved)
+            return moved
+    return recorded
+
+
 def version_kwargs(row: Any) -> dict[str, Any]:
     """The :meth:`ModelRegistry.load` arguments of a ``model_version`` row."""
     return {
@@ -85,8 +115,15 @@ def version_kwargs(row: Any) -> dict[str, Any]:
 class ModelRegistry:
     """Thread-safe map model_type -> :class:`LoadedModel` with atomic replacement."""
 
-    def __init__(self, device: torch.device | str = "cpu", loader: Loader = load_model) -> None:
+    def __init__(
+        self,
+        device: torch.device | str = "cpu",
+        loader: Loader = load_model,
+        checkpoint_dir: str | Path | None = None,
+    ) -> None:
+        """``checkpoint_dir``: where relative checkpoint paths (as rows record them) resolve."""
         self.device = torch.device(device)
+        self.checkpoint_dir = checkpoint_dir
         self._loader = loader
         self._models: dict[str, LoadedModel] = {}
         self._errors: dict[str, str] = {}
@@ -156,7 +193,7 @@ class ModelRegistry:
 
         Raises :class:`CheckpointError` (or the loader's error) when the checkpoint is unusable.
         """
-        path = Path(checkpoint_path)
+        path = resolve_checkpoint_path(checkpoint_path, self.checkpoint_dir)
         actual = verify_sha256(path, sha256)
         model = self._loader(path, self.device)
         found = getattr(model, "model_type", model_type)

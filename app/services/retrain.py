@@ -52,7 +52,7 @@ from app.crud import (
 )
 from app.models import JobStatus, TrainingJob
 from app.services.metrics import ServiceMetrics
-from app.services.registry import LoadedModel, ModelRegistry
+from app.services.registry import LoadedModel, ModelRegistry, stored_checkpoint_path
 from ml.checkpoint import CheckpointError, checkpoint_sha256, read_manifest
 from ml.inference import LOADERS
 
@@ -328,7 +328,9 @@ class RetrainManager:
                 row = register_model_version(
                     session=session,
                     model_type=request.model_type,
-                    checkpoint_path=str(out),
+                    checkpoint_path=stored_checkpoint_path(
+                        out, self.settings.resolved_checkpoint_dir
+                    ),
                     sha256=entry.sha256 if entry else checkpoint_sha256(out),
                     metrics=metrics,
                     params=request.as_json(),
