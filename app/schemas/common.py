@@ -23,5 +23,9 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
 BODY_ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     400: {"model": ErrorPublic, "description": "The body is not text in a JSON encoding."},
     413: {"model": ErrorPublic, "description": "The body is larger than the limit."},
+}
+# Routes that read their body themselves also refuse media types they do not take.
+MEDIA_ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    **BODY_ERROR_RESPONSES,
     415: {"model": ErrorPublic, "description": "The body's media type is not accepted."},
 }

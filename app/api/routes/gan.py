@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.api.body import BodyError, check_media_type, parse_json
 from app.api.deps import MetricsDep, RegistryDep, loaded_model
-from app.schemas.common import BODY_ERROR_RESPONSES, ERROR_RESPONSES, ErrorPublic
+from app.schemas.common import ERROR_RESPONSES, MEDIA_ERROR_RESPONSES, ErrorPublic
 from ml.inference.gan import GANSampler, grid_png
 from ml.inference.images import ImageTooLargeError, check_images, png_to_images
 
@@ -147,7 +147,7 @@ def discriminate_input(
     "/discriminate",
     response_model=DiscriminatePublic,
     responses={
-        **BODY_ERROR_RESPONSES,
+        **MEDIA_ERROR_RESPONSES,
         413: {"model": ErrorPublic, "description": "Too large a body or image."},
     },
     openapi_extra={

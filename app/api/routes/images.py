@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.api.body import BodyError, check_media_type, parse_json
 from app.api.deps import MetricsDep, RegistryDep, loaded_model
-from app.schemas.common import BODY_ERROR_RESPONSES, ERROR_RESPONSES, ErrorPublic
+from app.schemas.common import ERROR_RESPONSES, MEDIA_ERROR_RESPONSES, ErrorPublic
 from ml.inference.images import (
     ImageTooLargeError,
     check_images,
@@ -91,7 +91,7 @@ def images_from_body(body: bytes, content_type: str, side: int) -> np.ndarray:
     response_model=ReconstructionPublic,
     responses={
         200: {"content": {"image/png": {}}, "description": "JSON arrays or a PNG grid."},
-        **BODY_ERROR_RESPONSES,
+        **MEDIA_ERROR_RESPONSES,
         413: {"model": ErrorPublic, "description": "Too large a body, image or number of images."},
     },
     openapi_extra={

@@ -13,7 +13,7 @@ from app.api.deps import SessionDep, SessionFactoryDep
 from app.api.routes.users import UserId
 from app.crud import get_user, get_user_ratings, upsert_ratings
 from app.crud.errors import InvalidValueError, UnknownUserError
-from app.schemas.common import BODY_ERROR_RESPONSES, ERROR_RESPONSES
+from app.schemas.common import ERROR_RESPONSES, MEDIA_ERROR_RESPONSES
 from app.schemas.rating import (
     MAX_RATINGS_PER_REQUEST,
     RatingCreate,
@@ -89,7 +89,7 @@ def parse_ratings(body: bytes) -> list[RatingCreate]:
 @router.post(
     "/{user_id}/ratings",
     response_model=RatingsWritten,
-    responses=BODY_ERROR_RESPONSES,
+    responses=MEDIA_ERROR_RESPONSES,
     openapi_extra={
         "requestBody": {
             "content": {

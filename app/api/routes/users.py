@@ -11,7 +11,7 @@ from app.api.deps import SessionDep
 from app.crud import create_user, get_user
 from app.crud.errors import UnknownUserError
 from app.models import Rating
-from app.schemas.common import ERROR_RESPONSES
+from app.schemas.common import BODY_ERROR_RESPONSES, ERROR_RESPONSES, ErrorPublic
 from app.schemas.user import UserCreate, UserPublic
 
 router = APIRouter(prefix="/v1/users", tags=["users"], responses=ERROR_RESPONSES)
@@ -33,7 +33,10 @@ def _public(session: SessionDep, user_id: int) -> UserPublic:
     "",
     response_model=UserPublic,
     status_code=status.HTTP_201_CREATED,
-    responses={409: {"description": "A user with that id exists."}},
+    responses={
+        **BODY_ERROR_RESPONSES,
+        409: {"model": ErrorPublic, "description": "A user with that id exists, or no id is free."},
+    },
 )
 def create(session: SessionDep, body: Annotated[UserCreate, Body()] = UserCreate()) -> UserPublic:
     """Create a user (no ratings yet: recommendations answer with popularity until they rate)."""
