@@ -107,6 +107,6 @@ def sync_user_id_sequence(session: Session) -> None:
     session.execute(
         text(
             "SELECT setval(pg_get_serial_sequence('app_user', 'id'), "
-            f"LEAST(COALESCE((SELECT MAX(id) FROM app_user), 0) + 1, {MAX_USER_ID}), false)"
+            f"LEAST(COALESCE((SELECT MAX(id) FROM app_user), 0)::bigint + 1, {MAX_USER_ID}), false)"
         )
     )
