@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field
 from app.api.deps import CatalogDep, MetricsDep, RegistryDep, SessionDep, loaded_model
 from app.crud.user_pages import rated_users_page
 from app.schemas.common import ERROR_RESPONSES
-from ml.inference import Recommender
+from ml.inference import IMAGE_MODEL_TYPES, Recommender
 from ml.inference.embeddings import embedding_map_png, main_genres, reduce
 
 router = APIRouter(prefix="/v1/embeddings", tags=["embeddings"], responses=ERROR_RESPONSES)
@@ -96,6 +96,8 @@ def embeddings(
     ] = 0,
 ) -> Any:
     """Users' or items' embeddings of ``model``, reduced to ``dims`` dimensions by ``method``."""
+    if model in IMAGE_MODEL_TYPES:  # the same answer whether such a model is loaded or not
+        raise _unprocessable(f"model {model!r} does not serve users and items")
     entry = loaded_model(registry, model)
     recommender = entry.model
     if not isinstance(recommender, Recommender):

@@ -94,12 +94,26 @@ async def test_user_embeddings_fold_in_database_ratings(ae_client: httpx.AsyncCl
     assert len(points) == 10 and points[0]["title"] is None
 
 
+async def test_user_embeddings_come_in_pages(ae_client: httpx.AsyncClient) -> None:
+    """A request reads one page of users (by id), never the whole ratings table."""
+    pages = []
+    for offset in (0, 15, 30):
+        answer = await ae_client.get("/v1/embeddings/users", params={"limit": 15, "offset": offset})
+        assert answer.status_code == 200, answer.text
+        pages.append([p["id"] for p in answer.json()["points"]])
+    assert pages == [list(range(1, 16)), list(range(16, 31)), list(range(31, 41))]
+    past = await ae_client.get("/v1/embeddings/users", params={"offset": 40})
+    assert past.status_code == 422 and "on this page" in past.json()["detail"]
+    too_many = await ae_client.get("/v1/embeddings/users", params={"limit": 1001})
+    assert too_many.status_code == 422
+
+
 async def test_embeddings_errors(ae_client: httpx.AsyncClient) -> None:
     cases = [
         ("/v1/embeddings/items", {"dims": 4}, 422),
         ("/v1/embeddings/items", {"method": "tsne"}, 422),
         ("/v1/embeddings/things", {}, 422),
-        ("/v1/embeddings/items", {"model": "gan"}, 503),
+        ("/v1/embeddings/items", {"model": "gan"}, 422),  # loaded or not: no embeddings
         ("/v1/embeddings/items", {"model": "nonsense"}, 422),
         ("/v1/embeddings/items", {"model": "popularity"}, 503),
     ]
