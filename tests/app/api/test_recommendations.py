@@ -105,7 +105,8 @@ async def test_user_rating_only_unknown_items_gets_popularity(client: httpx.Asyn
     ("params", "status", "words"),
     [
         ({"model": "foo"}, 422, "unknown model"),
-        ({"model": "gan"}, 503, "not loaded"),
+        ({"model": "autoencoder"}, 503, "not loaded"),
+        ({"model": "gan"}, 422, "does not serve recommendations"),  # as dbn, loaded or not
         ({"genre": "Western"}, 422, "unknown genre"),
         ({"k": 0}, 422, "greater than or equal"),
         ({"k": "ten"}, 422, "valid integer"),
