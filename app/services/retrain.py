@@ -51,6 +51,7 @@ from app.crud import (
     running_job,
 )
 from app.models import JobStatus, TrainingJob
+from app.services import cpu_budget
 from app.services.metrics import ServiceMetrics
 from app.services.registry import LoadedModel, ModelRegistry
 from ml.checkpoint import CheckpointError, checkpoint_sha256, read_manifest
@@ -359,6 +360,7 @@ class RetrainManager:
         out.parent.mkdir(parents=True, exist_ok=True)
         command = train_command(self.python, request, ratings, out)
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "DEEPREC_DEVICE": self.settings.device}
+        env.update(cpu_budget.training_env(self.settings))  # thread cap (#14)
         process = subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL,
@@ -367,6 +369,7 @@ class RetrainManager:
             text=True,
             env=env,
         )
+        cpu_budget.deprioritise(process.pid, self.settings)  # serving wins the CPU (#14)
         with self._lock:
             self._processes[job_id] = process
         try:

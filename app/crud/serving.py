@@ -1,0 +1,77 @@
+"""The hot-path reads of the recommendation endpoint: a user's ratings version, and their ratings
+with that version, each ONE indexed statement through the DBAPI cursor (SQLAlchemy's statement
+execution costs several times the query itself at this size).
+
+The version alone decides whether a cached answer may be served; the ratings and the version read
+in the same statement are what a fresh answer is computed from and cached under, so an answer is
+never filed under a version other than the one its ratings belong to.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.crud.errors import UnknownUserError
+from app.models import Rating, User
+
+_PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+_VERSION_SQL = "SELECT ratings_version FROM {user} WHERE id = {p}"
+_RATINGS_SQL = (
+    "SELECT u.ratings_version, r.item_id, r.rating FROM {user} u "
+    "LEFT JOIN {rating} r ON r.user_id = u.id WHERE u.id = {p}"
+)
+
+
+def _fetch(session: Session, template: str, user_id: int) -> list[Any]:
+    connection = session.connection()
+    placeholder = _PLACEHOLDERS.get(connection.dialect.paramstyle)
+    if placeholder is None:  # another driver: the portable Core statement
+        user, rating = User.__table__.c, Rating.__table__.c
+        if template is _VERSION_SQL:
+            statement: Any = select(user.ratings_version).where(user.id == user_id)
+        else:
+            statement = (
+                select(user.ratings_version, rating.item_id, rating.rating)
+                .select_from(User.__table__.outerjoin(Rating.__table__))
+                .where(user.id == user_id)
+            )
+        return list(connection.execute(statement).all())
+    sql = template.format(user=User.__tablename__, rating=Rating.__tablename__, p=placeholder)
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(sql, (user_id,))
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
+def ratings_version(*, session: Session, user_id: int) -> int:
+    """The user's ratings version; :class:`UnknownUserError` for a user that does not exist."""
+    rows = _fetch(session, _VERSION_SQL, user_id)
+    if not rows:
+        raise UnknownUserError(user_id)
+    return int(rows[0][0] or 0)
+
+
+def ratings_with_version(*, session: Session, user_id: int) -> tuple[int, dict[int, float]]:
+    """``(ratings_version, {item_id: rating})`` read in one statement (one snapshot)."""
+    rows = _fetch(session, _RATINGS_SQL, user_id)
+    if not rows:
+        raise UnknownUserError(user_id)
+    version = int(rows[0][0] or 0)
+    return version, {int(item): float(value) for _, item, value in rows if item is not None}
+
+
+def most_active_users(*, session: Session, limit: int) -> list[int]:
+    """Up to ``limit`` user ids, most recently rating first (then the most ratings): whose
+    answers to compute ahead of their requests after a model swap."""
+    statement = (
+        select(Rating.user_id)
+        .group_by(Rating.user_id)
+        .order_by(func.max(Rating.rated_at).desc(), func.count().desc(), Rating.user_id)
+        .limit(limit)
+    )
+    return [int(user_id) for user_id in session.scalars(statement)]
