@@ -73,6 +73,12 @@ class Settings(BaseSettings):
         description="Redis URL of the shared answer cache (replicas share it), e.g. "
         "redis://127.0.0.1:6379/0; unset: each worker caches in its own memory only.",
     )
+    cache_namespace: str | None = Field(
+        default=None,
+        max_length=64,
+        description="Prefix of this service's keys in Redis; default: derived from the database "
+        "URL (replicas of one database share answers, other databases never do).",
+    )
     cache_max_entries: int = Field(
         default=50_000,
         ge=0,

@@ -19,12 +19,15 @@ Backends, behind one interface (:class:`AnswerCache`):
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from sqlalchemy.engine import make_url
 
 from app.core.config import Settings
 from app.services.metrics import ServiceMetrics
@@ -45,12 +48,19 @@ class AnswerKey:
     exclude_seen: bool
     genre: str | None
 
-    def redis_key(self) -> str:
+    def redis_key(self, namespace: str = "") -> str:
         genre = "" if self.genre is None else f"g={self.genre}"
         return (
-            f"{KEY_PREFIX}:{self.model_type}:{self.model_version}:{self.user_id}:"
+            f"{KEY_PREFIX}:{namespace}:{self.model_type}:{self.model_version}:{self.user_id}:"
             f"{self.ratings_version}:{self.k}:{int(self.exclude_seen)}:{genre}"
         )
+
+
+def database_namespace(database_url: str) -> str:
+    """A short name of the database: (user, ratings version) identifies ratings only within ONE
+    database, so services on different databases sharing a Redis must not share keys."""
+    rendered = make_url(database_url).render_as_string(hide_password=True)
+    return hashlib.sha256(rendered.encode()).hexdigest()[:12]
 
 
 def model_fingerprint(version: str, sha256: str | None) -> str:
@@ -110,6 +120,7 @@ class RedisCache:
         ttl_s: float,
         timeout_s: float,
         retry_s: float,
+        namespace: str = "",
         metrics: ServiceMetrics | None = None,
         client: Any = None,
     ) -> None:
@@ -126,6 +137,7 @@ class RedisCache:
                 health_check_interval=0,
             )
         self.url = url
+        self.namespace = namespace
         self.client = client
         self.ttl_ms = max(1, int(ttl_s * 1000))
         self.retry_s = retry_s
@@ -157,7 +169,7 @@ class RedisCache:
         if not self.available():
             return None
         try:
-            value = self.client.get(key.redis_key())
+            value = self.client.get(key.redis_key(self.namespace))
         except Exception as exc:  # any client or server error: compute instead
             self._failed("get", exc)
             return None
@@ -167,7 +179,7 @@ class RedisCache:
         if not self.available():
             return
         try:
-            self.client.set(key.redis_key(), value, px=self.ttl_ms)
+            self.client.set(key.redis_key(self.namespace), value, px=self.ttl_ms)
         except Exception as exc:
             self._failed("set", exc)
 
@@ -212,6 +224,7 @@ def build_answer_cache(settings: Settings, metrics: ServiceMetrics | None) -> An
         ttl_s=settings.cache_ttl_s,
         timeout_s=settings.cache_timeout_s,
         retry_s=settings.cache_retry_s,
+        namespace=settings.cache_namespace or database_namespace(settings.resolved_database_url),
         metrics=metrics,
     )
     return shared if local is None else TieredCache(local, shared)
