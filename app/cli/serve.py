@@ -103,4 +103,7 @@ def serve(
         log_level=log_level,
         access_log=access_log,
         proxy_headers=True,
+        # A worker importing torch and loading models on a busy machine can miss uvicorn's 5 s
+        # health ping and be killed in a loop (#14 saw it with 2 workers on 2 busy cores).
+        timeout_worker_healthcheck=60,
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from app.crud.errors import UnknownUserError
@@ -41,9 +42,12 @@ def _fetch(session: Session, template: str, user_id: int) -> list[Any]:
         return list(connection.execute(statement).all())
     sql = template.format(user=User.__tablename__, rating=Rating.__tablename__, p=placeholder)
     cursor = connection.connection.cursor()
+    dbapi_error = connection.dialect.loaded_dbapi.Error
     try:
         cursor.execute(sql, (user_id,))
         return list(cursor.fetchall())
+    except dbapi_error as exc:  # as SQLAlchemy would raise it: the app answers 503, not 500
+        raise DBAPIError.instance(sql, (user_id,), exc, dbapi_error) from exc
     finally:
         cursor.close()
 
