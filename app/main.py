@@ -25,6 +25,7 @@ from app.core.config import Settings, get_settings
 from app.core.logging import configure_logging
 from app.crud import CrudError, list_active_model_versions
 from app.crud.errors import ConflictError, InvalidValueError, NotFoundError
+from app.crud.serving import HotReads
 from app.db.session import create_db_engine, create_session_factory
 from app.services.answer_cache import build_answer_cache
 from app.services.catalog import ItemCatalog
@@ -85,10 +86,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     limiter = CapacityLimiter(settings.inference_threads)
     cache = build_answer_cache(settings, metrics)
+    reads = HotReads(engine)
     app.state.precompute = None
     if cache is not None:  # listens before the first load: the start-up versions are filled too
         app.state.precompute = Precomputer(
             cache=cache,
+            reads=reads,
             session_factory=session_factory,
             catalog=app.state.catalog,
             metrics=metrics,
@@ -96,7 +99,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         )
         registry.add_swap_listener(app.state.precompute.on_swap)
     app.state.serving = Serving(
-        session_factory, registry, app.state.catalog, metrics, limiter, cache
+        session_factory, registry, app.state.catalog, metrics, limiter, reads, cache
     )
     app.state.startup_error = None
     log.info("starting on device %s with database %s", device, engine.url.render_as_string())

@@ -89,7 +89,7 @@ class Settings(BaseSettings):
         default=86_400.0, gt=0, description="How long Redis keeps an answer nobody asks for."
     )
     cache_timeout_s: float = Field(
-        default=0.05,
+        default=0.25,
         gt=0,
         description="Redis connect and socket timeout: past it the answer is computed instead.",
     )

@@ -1,17 +1,17 @@
 """The hot-path reads of the recommendation endpoint: a user's ratings version, and their ratings
-with that version, each ONE indexed statement through the DBAPI cursor (SQLAlchemy's statement
-execution costs several times the query itself at this size).
+with that version, each ONE indexed statement on a pooled DBAPI connection. No ORM session: at
+this size SQLAlchemy's session and statement execution cost several times the query itself.
 
 The version alone decides whether a cached answer may be served; the ratings and the version read
-in the same statement are what a fresh answer is computed from and cached under, so an answer is
-never filed under a version other than the one its ratings belong to.
+in the same statement (one snapshot) are what a fresh answer is computed from and cached under, so
+an answer is never filed under a version other than the one its ratings belong to.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -26,12 +26,37 @@ _RATINGS_SQL = (
 )
 
 
-def _fetch(session: Session, template: str, user_id: int) -> list[Any]:
-    connection = session.connection()
-    placeholder = _PLACEHOLDERS.get(connection.dialect.paramstyle)
-    if placeholder is None:  # another driver: the portable Core statement
+class HotReads:
+    """The two reads, on ``engine``'s pool (one checkout per read, released at once)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        placeholder = _PLACEHOLDERS.get(engine.dialect.paramstyle)
+        self._raw = placeholder is not None
+        names = {"user": User.__tablename__, "rating": Rating.__tablename__, "p": placeholder}
+        self._version_sql = _VERSION_SQL.format(**names)
+        self._ratings_sql = _RATINGS_SQL.format(**names)
+
+    def _fetch(self, sql: str, user_id: int) -> list[Any]:
+        if not self._raw:  # another driver: the portable Core statements
+            return self._fetch_core(sql, user_id)
+        dbapi_error = self.engine.dialect.loaded_dbapi.Error
+        connection = self.engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            try:
+                cursor.execute(sql, (user_id,))
+                return list(cursor.fetchall())
+            finally:
+                cursor.close()
+        except dbapi_error as exc:  # as SQLAlchemy would raise it: the app answers 503, not 500
+            raise DBAPIError.instance(sql, (user_id,), exc, dbapi_error) from exc
+        finally:
+            connection.close()  # back to the pool (rolled back there)
+
+    def _fetch_core(self, sql: str, user_id: int) -> list[Any]:
         user, rating = User.__table__.c, Rating.__table__.c
-        if template is _VERSION_SQL:
+        if sql is self._version_sql:
             statement: Any = select(user.ratings_version).where(user.id == user_id)
         else:
             statement = (
@@ -39,34 +64,23 @@ def _fetch(session: Session, template: str, user_id: int) -> list[Any]:
                 .select_from(User.__table__.outerjoin(Rating.__table__))
                 .where(user.id == user_id)
             )
-        return list(connection.execute(statement).all())
-    sql = template.format(user=User.__tablename__, rating=Rating.__tablename__, p=placeholder)
-    cursor = connection.connection.cursor()
-    dbapi_error = connection.dialect.loaded_dbapi.Error
-    try:
-        cursor.execute(sql, (user_id,))
-        return list(cursor.fetchall())
-    except dbapi_error as exc:  # as SQLAlchemy would raise it: the app answers 503, not 500
-        raise DBAPIError.instance(sql, (user_id,), exc, dbapi_error) from exc
-    finally:
-        cursor.close()
+        with self.engine.connect() as connection:
+            return list(connection.execute(statement).all())
 
+    def ratings_version(self, user_id: int) -> int:
+        """The user's ratings version; :class:`UnknownUserError` for a user that does not exist."""
+        rows = self._fetch(self._version_sql, user_id)
+        if not rows:
+            raise UnknownUserError(user_id)
+        return int(rows[0][0] or 0)
 
-def ratings_version(*, session: Session, user_id: int) -> int:
-    """The user's ratings version; :class:`UnknownUserError` for a user that does not exist."""
-    rows = _fetch(session, _VERSION_SQL, user_id)
-    if not rows:
-        raise UnknownUserError(user_id)
-    return int(rows[0][0] or 0)
-
-
-def ratings_with_version(*, session: Session, user_id: int) -> tuple[int, dict[int, float]]:
-    """``(ratings_version, {item_id: rating})`` read in one statement (one snapshot)."""
-    rows = _fetch(session, _RATINGS_SQL, user_id)
-    if not rows:
-        raise UnknownUserError(user_id)
-    version = int(rows[0][0] or 0)
-    return version, {int(item): float(value) for _, item, value in rows if item is not None}
+    def ratings_with_version(self, user_id: int) -> tuple[int, dict[int, float]]:
+        """``(ratings_version, {item_id: rating})`` read in one statement (one snapshot)."""
+        rows = self._fetch(self._ratings_sql, user_id)
+        if not rows:
+            raise UnknownUserError(user_id)
+        version = int(rows[0][0] or 0)
+        return version, {int(item): float(value) for _, item, value in rows if item is not None}
 
 
 def most_active_users(*, session: Session, limit: int) -> list[int]:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from sqlalchemy.orm import Session
 
 from app.crud.errors import UnknownUserError
-from app.crud.serving import most_active_users
+from app.crud.serving import HotReads, most_active_users
 from app.services.answer_cache import AnswerCache
 from app.services.catalog import ItemCatalog
 from app.services.metrics import ServiceMetrics
@@ -40,6 +40,7 @@ class Precomputer:
         self,
         *,
         cache: AnswerCache,
+        reads: HotReads,
         session_factory: Callable[[], Session],
         catalog: ItemCatalog,
         metrics: ServiceMetrics,
@@ -47,6 +48,7 @@ class Precomputer:
         k: int = DEFAULT_K,
     ) -> None:
         self.cache = cache
+        self.reads = reads
         self.session_factory = session_factory
         self.catalog = catalog
         self.metrics = metrics
@@ -119,16 +121,15 @@ class Precomputer:
                 return computed
             began = time.perf_counter()
             try:
-                with self.session_factory() as session:
-                    done = precompute_answer(
-                        session=session,
-                        entry=entry,
-                        catalog=self.catalog,
-                        metrics=self.metrics,
-                        cache=self.cache,
-                        user_id=user_id,
-                        k=self.k,
-                    )
+                done = precompute_answer(
+                    reads=self.reads,
+                    entry=entry,
+                    catalog=self.catalog,
+                    metrics=self.metrics,
+                    cache=self.cache,
+                    user_id=user_id,
+                    k=self.k,
+                )
             except UnknownUserError:  # deleted since the list was read
                 continue
             if done:

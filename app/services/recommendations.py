@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.crud.errors import UnknownItemError, UnknownUserError
-from app.crud.serving import ratings_version, ratings_with_version
+from app.crud.serving import HotReads
 from app.models import Rating, User
 from app.services.answer_cache import AnswerCache, AnswerKey, model_fingerprint
 from app.services.catalog import ItemCatalog, ItemInfo
@@ -271,7 +271,7 @@ def answer_key(
 
 def recommendation_answer(
     *,
-    session: Session,
+    reads: HotReads,
     registry: ModelRegistry,
     catalog: ItemCatalog,
     metrics: ServiceMetrics,
@@ -291,12 +291,12 @@ def recommendation_answer(
     candidates = _candidates(catalog, genre)
     entry = _resolve(registry, model)
     if cache is not None and entry is not None:
-        version = ratings_version(session=session, user_id=user_id)
+        version = reads.ratings_version(user_id)
         cached = cache.get(answer_key(entry, user_id, version, k, exclude_seen, genre))
         if cached is not None:
             metrics.answer_cache.labels("hit").inc()
             return cached, "hit"
-    version, seen = ratings_with_version(session=session, user_id=user_id)
+    version, seen = reads.ratings_with_version(user_id)
     result = _answer(
         entry=entry,
         catalog=catalog,
@@ -318,7 +318,7 @@ def recommendation_answer(
 
 def precompute_answer(
     *,
-    session: Session,
+    reads: HotReads,
     entry: LoadedModel,
     catalog: ItemCatalog,
     metrics: ServiceMetrics,
@@ -328,7 +328,7 @@ def precompute_answer(
 ) -> bool:
     """Fill the cache with the default answer (k, seen excluded, no genre) of ``entry`` for one
     user; ``True`` when one was computed (not cached yet, and the model knows the user)."""
-    version, seen = ratings_with_version(session=session, user_id=user_id)
+    version, seen = reads.ratings_with_version(user_id)
     key = answer_key(entry, user_id, version, k, True, None)
     if cache.get(key) is not None or not _knows_any(entry.model, seen):
         return False

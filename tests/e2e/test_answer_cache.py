@@ -236,7 +236,10 @@ def test_a_model_swap_invalidates_and_is_precomputed(
         time.sleep(0.5)
         history.append(metric(a, "deeprec_answer_cache_precomputed_total"))
     first = [answer(a, u) for u in range(1, 21)]
-    assert {(body["model_version"], cache) for body, cache in first} == {("b", "hit")}
+    redis_errors = metric(a, "deeprec_answer_cache_errors_total")
+    assert {(body["model_version"], cache) for body, cache in first} == {("b", "hit")}, (
+        f"Redis errors on A: {redis_errors}"
+    )
 
 
 def test_answers_keep_coming_when_redis_stops(prepared: Prepared, tmp_path: Path) -> None:

@@ -44,19 +44,18 @@ async def recommendations(
     def answer() -> Response:
         # Everything blocking (the database read, the cache, the model's fold-in) runs here, in
         # ONE trip to the threadpool: each extra hop costs more than a cached answer's own work.
-        with serving.session_factory() as session:
-            body, cache = recommendation_answer(
-                session=session,
-                registry=serving.registry,
-                catalog=serving.catalog,
-                metrics=serving.metrics,
-                cache=serving.cache,
-                user_id=user_id,
-                k=k,
-                model=model,
-                exclude_seen=exclude_seen,
-                genre=genre,
-            )
+        body, cache = recommendation_answer(
+            reads=serving.reads,
+            registry=serving.registry,
+            catalog=serving.catalog,
+            metrics=serving.metrics,
+            cache=serving.cache,
+            user_id=user_id,
+            k=k,
+            model=model,
+            exclude_seen=exclude_seen,
+            genre=genre,
+        )
         # The bytes are RecommendationsPublic's JSON, built once with orjson (and cached as
         # such): returning a Response skips FastAPI's validation and serialisation.
         return Response(body, media_type="application/json", headers={"X-Cache": cache})

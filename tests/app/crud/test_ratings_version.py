@@ -5,17 +5,22 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from app import crud
-from app.crud.serving import most_active_users, ratings_version, ratings_with_version
+from app.crud.serving import HotReads, most_active_users
 from tests.conftest import planted_frame
 from tests.factories import make_item, make_rating, make_user, ratings_dataset
 
 
+def reads(session: Session) -> HotReads:
+    session.commit()  # the hot reads use their own pooled connections
+    return HotReads(session.get_bind())  # type: ignore[arg-type]
+
+
 def version_of(session: Session, user_id: int) -> int:
-    session.expire_all()
-    return ratings_version(session=session, user_id=user_id)
+    return reads(session).ratings_version(user_id)
 
 
 def test_upsert_and_delete_bump_the_version(session: Session) -> None:
@@ -72,16 +77,23 @@ def test_a_bulk_load_that_adds_ratings_bumps_existing_users(session: Session) ->
 
 def test_ratings_with_version_reads_both_in_one_statement(session: Session) -> None:
     user, a, b = make_user(session), make_item(session), make_item(session)
-    assert ratings_with_version(session=session, user_id=user.id) == (0, {})
+    assert reads(session).ratings_with_version(user.id) == (0, {})
     crud.upsert_ratings(
         session=session, user_id=user.id, ratings=[(a.id, 4.0, None), (b.id, 1.5, None)]
     )
-    session.expire_all()
-    assert ratings_with_version(session=session, user_id=user.id) == (1, {a.id: 4.0, b.id: 1.5})
+    assert reads(session).ratings_with_version(user.id) == (1, {a.id: 4.0, b.id: 1.5})
     with pytest.raises(crud.UnknownUserError):
-        ratings_with_version(session=session, user_id=31337)
+        reads(session).ratings_with_version(31337)
     with pytest.raises(crud.UnknownUserError):
-        ratings_version(session=session, user_id=31337)
+        reads(session).ratings_version(31337)
+
+
+def test_a_database_error_is_sqlalchemys(session: Session) -> None:
+    """A missing table (an unmigrated database) surfaces as SQLAlchemyError: the app's 503."""
+    hot = reads(session)
+    hot._version_sql = hot._version_sql.replace("app_user", "no_such_table")
+    with pytest.raises(SQLAlchemyError):
+        hot.ratings_version(1)
 
 
 def test_most_active_users_are_the_latest_raters(session: Session) -> None:
