@@ -22,7 +22,7 @@ it is missing and it runs as root, else it stops and says how. Settings (environ
 ``BENCH_SERVING_SECONDS`` (per wrk run, default 8), ``BENCH_SERVING_CONNECTIONS`` (default 32),
 ``BENCH_SERVING_WORKERS`` (default ``1,2``), ``BENCH_SERVING_ZIPF`` (default 1.0),
 ``BENCH_SERVING_RETRAIN_CHUNK_S`` and ``BENCH_SERVING_RETRAIN_MAX_S`` (the wrk runs around each
-retrain: 8 s each, until one after the job ended, at most 90 s).
+retrain: 8 s each, until one after the job ended, at most 60 s).
 """
 
 from __future__ import annotations
@@ -353,7 +353,7 @@ class Server:
         found = re.findall(r"^deeprec_answer_cache_precomputed_total\{[^}]*\} (\S+)$", text, re.M)
         return sum(float(v) for v in found)
 
-    def wait_quiet(self, timeout: float = 120.0) -> None:
+    def wait_quiet(self, timeout: float = 60.0) -> None:
         """Until the start-up precompute is over (the counter unchanged over 3 s of scrapes)."""
         if self.env.get("DEEPREC_CACHE_MAX_ENTRIES") == "0":
             return
@@ -420,7 +420,7 @@ class Bench:
         assert server.process is not None
         model = request["model"]
         chunk = int(os.environ.get("BENCH_SERVING_RETRAIN_CHUNK_S", "8"))
-        limit = float(os.environ.get("BENCH_SERVING_RETRAIN_MAX_S", "90"))
+        limit = float(os.environ.get("BENCH_SERVING_RETRAIN_MAX_S", "60"))
         workload = mixed(None if model == "rbm" else model)
         headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
         cpu_before = server_cpu_seconds(server.process.pid)
