@@ -92,6 +92,12 @@ class ServiceMetrics:
             ["model_type"],
             registry=self.registry,
         )
+        self.precompute_runs = Counter(
+            "deeprec_answer_cache_precompute_runs",
+            "Precompute passes that went through every active user (not superseded).",
+            ["model_type"],
+            registry=self.registry,
+        )
         self.retrain_jobs = Counter(
             "deeprec_retrain_jobs",
             "Finished retrain jobs by model type and final status.",

@@ -137,6 +137,7 @@ class Precomputer:
                 self.metrics.precomputed.labels(entry.model_type).inc()
             time.sleep(max(MIN_PAUSE_S, PAUSE_RATIO * (time.perf_counter() - began)))
         self.completed.append((entry.model_type, entry.version, computed))
+        self.metrics.precompute_runs.labels(entry.model_type).inc()
         log.info(
             "precomputed %d answers of %s %s for %d active users in %.1f s",
             computed,

@@ -214,7 +214,10 @@ def test_a_model_swap_invalidates_and_is_precomputed(
 ) -> None:
     a, b = replicas
     user = new_user(a)
-    precomputed = metric(a, "deeprec_answer_cache_precomputed_total")
+    deadline = time.monotonic() + 120  # A's start-up pass (version a) is over
+    while (passes := metric(a, "deeprec_answer_cache_precompute_runs_total")) < 1:
+        assert time.monotonic() < deadline, "the start-up precompute pass did not finish"
+        time.sleep(0.5)
     before, _ = answer(a, user)
     assert answer(a, user) == (before, "hit")
     assert before["model_version"] == "a"
@@ -228,13 +231,12 @@ def test_a_model_swap_invalidates_and_is_precomputed(
         assert time.monotonic() < deadline, "replica B never served version b"
         time.sleep(0.2)
     assert answer(b, user)[0] == after
-    # The swap queued a precompute of the active users' answers: once it has run, ml-100k users
-    # that never asked for version b get hits.
-    deadline, history = time.monotonic() + 90, [precomputed]
-    while not (history[-1] > precomputed and history[-4:] == [history[-1]] * 4):
-        assert time.monotonic() < deadline, f"precompute did not finish: {history[-5:]}"
+    # The swap queued a precompute of the active users' answers: once A's pass went through
+    # them all, ml-100k users that never asked for version b get hits.
+    deadline = time.monotonic() + 120
+    while metric(a, "deeprec_answer_cache_precompute_runs_total") <= passes:
+        assert time.monotonic() < deadline, "the precompute pass did not finish"
         time.sleep(0.5)
-        history.append(metric(a, "deeprec_answer_cache_precomputed_total"))
     first = [answer(a, u) for u in range(1, 21)]
     redis_errors = metric(a, "deeprec_answer_cache_errors_total")
     assert {(body["model_version"], cache) for body, cache in first} == {("b", "hit")}, (
