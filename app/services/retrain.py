@@ -360,7 +360,9 @@ class RetrainManager:
         out.parent.mkdir(parents=True, exist_ok=True)
         command = train_command(self.python, request, ratings, out)
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "DEEPREC_DEVICE": self.settings.device}
-        env.update(cpu_budget.training_env(self.settings))  # thread cap (#14)
+        serving = self.registry is not None  # inside the service (not `deeprec bootstrap`)
+        if serving:  # a thread cap, and lower priority below: serving workers win the CPU (#14)
+            env.update(cpu_budget.training_env(self.settings))
         process = subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL,
@@ -369,7 +371,8 @@ class RetrainManager:
             text=True,
             env=env,
         )
-        cpu_budget.deprioritise(process.pid, self.settings)  # serving wins the CPU (#14)
+        if serving:
+            cpu_budget.deprioritise(process.pid, self.settings)
         with self._lock:
             self._processes[job_id] = process
         try:
