@@ -27,10 +27,14 @@ from app.core.config import Settings, get_settings
 from app.core.logging import configure_logging
 from app.crud import CrudError, list_active_model_versions
 from app.crud.errors import ConflictError, InvalidValueError, NotFoundError
+from app.crud.serving import HotReads
 from app.db.session import create_db_engine, create_session_factory
+from app.services.answer_cache import build_answer_cache
 from app.services.catalog import ItemCatalog
+from app.services.cpu_budget import apply_torch_threads
 from app.services.metrics import PrometheusMiddleware, ServiceMetrics
 from app.services.model_sync import ActiveVersionSync
+from app.services.precompute import Precomputer
 from app.services.recommendations import InvalidRequestError
 from app.services.registry import ModelNotLoadedError, ModelRegistry, version_kwargs
 from app.services.retrain import RetrainConflictError, RetrainManager
@@ -68,6 +72,7 @@ def load_active_models(app: FastAPI) -> None:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     configure_logging(settings.log_level)
+    restore_threads = apply_torch_threads(settings.torch_threads)
     device = resolve_device(settings.device)
     engine = create_db_engine(settings.resolved_database_url)
     session_factory = create_session_factory(engine)
@@ -82,7 +87,22 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings=settings, session_factory=session_factory, registry=registry, metrics=metrics
     )
     limiter = CapacityLimiter(settings.inference_threads)
-    app.state.serving = Serving(session_factory, registry, app.state.catalog, metrics, limiter)
+    cache = build_answer_cache(settings, metrics)
+    reads = HotReads(engine)
+    app.state.precompute = None
+    if cache is not None:  # listens before the first load: the start-up versions are filled too
+        app.state.precompute = Precomputer(
+            cache=cache,
+            reads=reads,
+            session_factory=session_factory,
+            catalog=app.state.catalog,
+            metrics=metrics,
+            max_users=settings.cache_precompute_users,
+        )
+        registry.add_swap_listener(app.state.precompute.on_swap)
+    app.state.serving = Serving(
+        session_factory, registry, app.state.catalog, metrics, limiter, reads, cache
+    )
     app.state.startup_error = None
     log.info("starting on device %s with database %s", device, engine.url.render_as_string())
     await run_in_threadpool(load_active_models, app)
@@ -99,7 +119,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         app.state.model_sync.stop()
         await run_in_threadpool(app.state.retrain.shutdown)
+        if app.state.precompute is not None:
+            await run_in_threadpool(app.state.precompute.stop)
+        if cache is not None:
+            cache.close()
         engine.dispose()
+        restore_threads()
 
 
 def _error(code: int, detail: object) -> JSONResponse:

@@ -19,6 +19,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from app.core.config import Settings
+from app.crud.serving import HotReads
+from app.services.answer_cache import AnswerCache
 from app.services.catalog import ItemCatalog
 from app.services.metrics import ServiceMetrics
 from app.services.registry import LoadedModel, ModelNotLoadedError, ModelRegistry
@@ -75,6 +77,10 @@ class Serving:
     # Caps the threads answering recommendations at once. Their work is CPU-bound: threads beyond
     # one per core only take turns at the GIL, and the switching costs more than the work.
     limiter: CapacityLimiter
+    # The hot path's reads of a user's ratings and ratings version (pooled DBAPI connections).
+    reads: HotReads
+    # Serialised answers keyed by (user, model version, ratings version, parameters); None: off.
+    cache: AnswerCache | None = None
 
 
 async def get_serving(request: Request) -> Serving:

@@ -75,6 +75,61 @@ class Settings(BaseSettings):
         description="Threads per worker answering recommendations at once (CPU-bound work: scale "
         "with --workers; raise it only for a slow, remote database).",
     )
+    # --- answer cache and CPU budget (app/services/answer_cache.py, precompute.py, cpu_budget.py)
+    cache_url: str | None = Field(
+        default=None,
+        description="Redis URL of the shared answer cache (replicas share it), e.g. "
+        "redis://127.0.0.1:6379/0; unset: each worker caches in its own memory only.",
+    )
+    cache_namespace: str | None = Field(
+        default=None,
+        max_length=64,
+        description="Prefix of this service's keys in Redis; default: derived from the database "
+        "URL (replicas of one database share answers, other databases never do).",
+    )
+    cache_max_entries: int = Field(
+        default=50_000,
+        ge=0,
+        description="Answers each worker keeps in memory (LRU; about 2 KB each). 0 with no "
+        "cache_url turns caching off: every answer is computed.",
+    )
+    cache_ttl_s: float = Field(
+        default=86_400.0, gt=0, description="How long Redis keeps an answer nobody asks for."
+    )
+    cache_timeout_s: float = Field(
+        default=0.25,
+        gt=0,
+        description="Redis connect and socket timeout: past it the answer is computed instead.",
+    )
+    cache_retry_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="After a Redis error, compute without Redis for this long before trying again.",
+    )
+    cache_precompute_users: int = Field(
+        default=1000,
+        ge=0,
+        description="After a model version is swapped in, fill the cache for this many of the most "
+        "recently active users (0: never).",
+    )
+    torch_threads: int = Field(
+        default=1,
+        ge=1,
+        le=256,
+        description="torch intra-op threads per serving worker (scale with --workers instead).",
+    )
+    retrain_threads: int | None = Field(
+        default=None,
+        ge=1,
+        le=256,
+        description="Thread cap of a retrain subprocess (OMP/MKL/torch); default: half the cores.",
+    )
+    retrain_nice: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description="Niceness added to a retrain subprocess, so serving workers win the CPU.",
+    )
 
     @property
     def required_model_types(self) -> list[str]:

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import JSON, Table
+from sqlalchemy import JSON, Table, update
 from sqlalchemy.orm import Session
 
 from app.crud._dialect import insert_for, table_of
@@ -93,6 +93,10 @@ def bulk_load(
         _insert(session, table_of(Rating), _rating_chunks(dataset.ratings, chunk_size), advance)
         sync_user_id_sequence(session)
         users_total, ratings_total = count_users(session=session), count_ratings(session=session)
+        if ratings_total > ratings_before:
+            # New ratings may belong to users who had some: every cached answer must go. A load
+            # is rare, so one statement over all users beats tracking who was touched.
+            session.execute(update(User).values(ratings_version=User.ratings_version + 1))
         items_total = count_items(session=session)
     result = LoadResult(
         users_added=users_total - users_before,

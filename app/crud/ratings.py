@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from app.crud._dialect import insert_for, table_of
@@ -36,6 +36,21 @@ def count_ratings(*, session: Session) -> int:
     return session.scalar(select(func.count()).select_from(Rating)) or 0
 
 
+def bump_ratings_version(*, session: Session, user_id: int) -> bool:
+    """Add one to the user's ``ratings_version`` (``False``: no such user). Call it inside the
+    transaction that changes the user's ratings: cached answers are keyed by this number, so the
+    write and the bump become visible together and no reader can pair new ratings with an old
+    version or the reverse. On PostgreSQL the row lock also orders concurrent writes of one user.
+    """
+    result = session.execute(
+        update(User)
+        .where(User.id == user_id)
+        .values(ratings_version=User.ratings_version + 1)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 def upsert_ratings(*, session: Session, user_id: int, ratings: Iterable[RatingInput]) -> int:
     """Insert or update the user's ratings of items, all or nothing; returns how many were written.
 
@@ -50,7 +65,7 @@ def upsert_ratings(*, session: Session, user_id: int, ratings: Iterable[RatingIn
     if not latest:
         return 0
     with write(session):
-        if session.get(User, user_id) is None:
+        if not bump_ratings_version(session=session, user_id=user_id):
             raise UnknownUserError(user_id)
         known = set(session.scalars(select(Item.id).filter(Item.id.in_(list(latest)))))
         if missing := set(latest) - known:
@@ -77,6 +92,7 @@ def delete_rating(*, session: Session, user_id: int, item_id: int) -> bool:
         if rating is None:
             return False
         session.delete(rating)
+        bump_ratings_version(session=session, user_id=user_id)
     return True
 
 

@@ -74,6 +74,30 @@ class ServiceMetrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.answer_cache = Counter(
+            "deeprec_answer_cache_lookups",
+            "Answer cache lookups by result (hit, miss, bypass: the shared cache was unreachable).",
+            ["result"],
+            registry=self.registry,
+        )
+        self.answer_cache_errors = Counter(
+            "deeprec_answer_cache_errors",
+            "Errors of the shared answer cache (Redis) by operation; each degrades to computing.",
+            ["operation"],
+            registry=self.registry,
+        )
+        self.precomputed = Counter(
+            "deeprec_answer_cache_precomputed",
+            "Answers computed ahead of requests after a model version was swapped in.",
+            ["model_type"],
+            registry=self.registry,
+        )
+        self.precompute_runs = Counter(
+            "deeprec_answer_cache_precompute_runs",
+            "Precompute passes that went through every active user (not superseded).",
+            ["model_type"],
+            registry=self.registry,
+        )
         self.retrain_jobs = Counter(
             "deeprec_retrain_jobs",
             "Finished retrain jobs by model type and final status.",

@@ -5,6 +5,10 @@ The user's ratings are read from the database at request time and handed to the 
 whose ratings the model cannot use (none at all, or only items it never saw) gets the most rated
 items instead, marked ``strategy="popularity"``. Everything here is synchronous and CPU-bound: the
 routes call it from FastAPI's threadpool, never on the event loop.
+
+The endpoint serves :func:`recommendation_answer`: the answer's JSON bytes, cached under (user,
+model version, the user's ratings version, parameters), so a rating write, which bumps the ratings
+version in its own transaction, changes the key of the very next request (never a stale answer).
 """
 
 from __future__ import annotations
@@ -14,11 +18,14 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.crud.errors import UnknownItemError, UnknownUserError
+from app.crud.serving import HotReads
 from app.models import Rating, User
+from app.services.answer_cache import AnswerCache, AnswerKey, model_fingerprint
 from app.services.catalog import ItemCatalog, ItemInfo
 from app.services.metrics import ServiceMetrics
 from app.services.registry import LoadedModel, ModelNotLoadedError, ModelRegistry
@@ -147,27 +154,28 @@ def _with_metadata(
     ]
 
 
-def recommend(
-    *,
-    session: Session,
-    registry: ModelRegistry,
-    catalog: ItemCatalog,
-    metrics: ServiceMetrics,
-    user_id: int,
-    k: int,
-    model: str | None,
-    exclude_seen: bool,
-    genre: str | None,
-) -> Recommendations:
-    candidates = _candidates(catalog, genre)
-    seen = user_ratings(session, user_id)
-    # Resolve the model before deciding on popularity, so a bad model name is always a 4xx.
+def _resolve(registry: ModelRegistry, model: str | None) -> LoadedModel | None:
+    """The model that answers; ``None`` when the client named none and nothing is loaded."""
+    # Resolved before deciding on popularity, so a bad model name is always a 4xx.
     try:
-        entry: LoadedModel | None = choose_recommender(registry, model)
+        return choose_recommender(registry, model)
     except ModelNotLoadedError:
         if model is not None:
             raise
-        entry = None  # nothing loaded at all: popularity from the database still answers
+        return None  # nothing loaded at all: popularity from the database still answers
+
+
+def _answer(
+    *,
+    entry: LoadedModel | None,
+    catalog: ItemCatalog,
+    metrics: ServiceMetrics,
+    user_id: int,
+    seen: dict[int, float],
+    k: int,
+    exclude_seen: bool,
+    candidates: tuple[int, ...] | None,
+) -> Recommendations:
     if entry is None or not _knows_any(entry.model, seen):
         ranked = _popular(catalog, k, seen, exclude_seen, candidates)
         return Recommendations(
@@ -184,6 +192,158 @@ def recommend(
     return Recommendations(
         user_id, entry.model_type, entry.version, "model", _with_metadata(catalog, ranked)
     )
+
+
+def recommend(
+    *,
+    session: Session,
+    registry: ModelRegistry,
+    catalog: ItemCatalog,
+    metrics: ServiceMetrics,
+    user_id: int,
+    k: int,
+    model: str | None,
+    exclude_seen: bool,
+    genre: str | None,
+) -> Recommendations:
+    candidates = _candidates(catalog, genre)
+    seen = user_ratings(session, user_id)
+    entry = _resolve(registry, model)
+    return _answer(
+        entry=entry,
+        catalog=catalog,
+        metrics=metrics,
+        user_id=user_id,
+        seen=seen,
+        k=k,
+        exclude_seen=exclude_seen,
+        candidates=candidates,
+    )
+
+
+# ------------------------------------------------------------------ the cached answer (bytes)
+def render(result: Recommendations, k: int, genre: str | None) -> bytes:
+    """The response body, byte for byte what ``RecommendationsPublic`` would serialise, built
+    with orjson from the dataclasses (no pydantic model is built or validated on this path)."""
+    return orjson.dumps(
+        {
+            "user_id": result.user_id,
+            "model": result.model,
+            "model_version": result.model_version,
+            "strategy": result.strategy,
+            "k": k,
+            "genre": genre or None,
+            "items": [
+                {
+                    "id": s.item.id,
+                    "title": s.item.title,
+                    "year": s.item.year,
+                    "genres": s.item.genres,
+                    "score": float(s.score),
+                }
+                for s in result.items
+            ],
+        }
+    )
+
+
+CacheStatus = Literal["hit", "miss", "off"]
+
+
+def answer_key(
+    entry: LoadedModel,
+    user_id: int,
+    ratings_version: int,
+    k: int,
+    exclude_seen: bool,
+    genre: str | None,
+) -> AnswerKey:
+    return AnswerKey(
+        user_id=user_id,
+        model_type=entry.model_type,
+        model_version=model_fingerprint(entry.version, entry.sha256),
+        ratings_version=ratings_version,
+        k=k,
+        exclude_seen=exclude_seen,
+        genre=genre or None,
+    )
+
+
+def recommendation_answer(
+    *,
+    reads: HotReads,
+    registry: ModelRegistry,
+    catalog: ItemCatalog,
+    metrics: ServiceMetrics,
+    cache: AnswerCache | None,
+    user_id: int,
+    k: int,
+    model: str | None,
+    exclude_seen: bool,
+    genre: str | None,
+) -> tuple[bytes, CacheStatus]:
+    """The serialised answer and whether the cache gave it.
+
+    Hit: one indexed read of the user's ratings version, one cache lookup. Miss: the ratings and
+    their version in one statement, the model's fold-in, and the answer filed under THAT version
+    (a popularity answer is not cached: it follows global counts, not the user's ratings).
+    """
+    candidates = _candidates(catalog, genre)
+    entry = _resolve(registry, model)
+    if cache is not None and entry is not None:
+        version = reads.ratings_version(user_id)
+        cached = cache.get(answer_key(entry, user_id, version, k, exclude_seen, genre))
+        if cached is not None:
+            metrics.answer_cache.labels("hit").inc()
+            return cached, "hit"
+    version, seen = reads.ratings_with_version(user_id)
+    result = _answer(
+        entry=entry,
+        catalog=catalog,
+        metrics=metrics,
+        user_id=user_id,
+        seen=seen,
+        k=k,
+        exclude_seen=exclude_seen,
+        candidates=candidates,
+    )
+    body = render(result, k, genre)
+    if cache is None:
+        return body, "off"
+    metrics.answer_cache.labels("miss").inc()
+    if entry is not None and result.strategy == "model":
+        cache.put(answer_key(entry, user_id, version, k, exclude_seen, genre), body)
+    return body, "miss"
+
+
+def precompute_answer(
+    *,
+    reads: HotReads,
+    entry: LoadedModel,
+    catalog: ItemCatalog,
+    metrics: ServiceMetrics,
+    cache: AnswerCache,
+    user_id: int,
+    k: int,
+) -> bool:
+    """Fill the cache with the default answer (k, seen excluded, no genre) of ``entry`` for one
+    user; ``True`` when one was computed (not cached yet, and the model knows the user)."""
+    version, seen = reads.ratings_with_version(user_id)
+    key = answer_key(entry, user_id, version, k, True, None)
+    if cache.get(key) is not None or not _knows_any(entry.model, seen):
+        return False
+    result = _answer(
+        entry=entry,
+        catalog=catalog,
+        metrics=metrics,
+        user_id=user_id,
+        seen=seen,
+        k=k,
+        exclude_seen=True,
+        candidates=None,
+    )
+    cache.put(key, render(result, k, None))
+    return True
 
 
 # ------------------------------------------------------------------------- similar items

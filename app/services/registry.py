@@ -128,6 +128,7 @@ class ModelRegistry:
         self._models: dict[str, LoadedModel] = {}
         self._errors: dict[str, str] = {}
         self._lock = threading.Lock()
+        self._listeners: list[Callable[[LoadedModel], None]] = []
 
     # ---------------------------------------------------------------- reading
     def get(self, model_type: str) -> LoadedModel:
@@ -157,18 +158,30 @@ class ModelRegistry:
             return dict(self._errors)
 
     # ---------------------------------------------------------------- writing
+    def add_swap_listener(self, listener: Callable[[LoadedModel], None]) -> None:
+        """Call ``listener(entry)`` after every swap (e.g. to precompute answers); it must be
+        quick and must not raise (errors are logged)."""
+        with self._lock:
+            self._listeners.append(listener)
+
     def swap(self, entry: LoadedModel) -> LoadedModel | None:
         """Make ``entry`` the served model of its type; returns the one it replaced."""
         with self._lock:
             old = self._models.get(entry.model_type)
             self._models[entry.model_type] = entry
             self._errors.pop(entry.model_type, None)
+            listeners = list(self._listeners)
         log.info(
             "serving %s version %s (was %s)",
             entry.model_type,
             entry.version,
             old.version if old else "none",
         )
+        for listener in listeners:
+            try:
+                listener(entry)
+            except Exception:
+                log.exception("a swap listener failed for %s", entry.model_type)
         return old
 
     def remove(self, model_type: str) -> LoadedModel | None:

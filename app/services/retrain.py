@@ -51,6 +51,7 @@ from app.crud import (
     running_job,
 )
 from app.models import JobStatus, TrainingJob
+from app.services import cpu_budget
 from app.services.metrics import ServiceMetrics
 from app.services.registry import LoadedModel, ModelRegistry, stored_checkpoint_path
 from ml.checkpoint import CheckpointError, checkpoint_sha256, read_manifest
@@ -361,6 +362,9 @@ class RetrainManager:
         out.parent.mkdir(parents=True, exist_ok=True)
         command = train_command(self.python, request, ratings, out)
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "DEEPREC_DEVICE": self.settings.device}
+        serving = self.registry is not None  # inside the service (not `deeprec bootstrap`)
+        if serving:  # a thread cap, and lower priority below: serving workers win the CPU (#14)
+            env.update(cpu_budget.training_env(self.settings))
         process = subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL,
@@ -369,6 +373,8 @@ class RetrainManager:
             text=True,
             env=env,
         )
+        if serving:
+            cpu_budget.deprioritise(process.pid, self.settings)
         with self._lock:
             self._processes[job_id] = process
         try:

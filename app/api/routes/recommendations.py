@@ -10,9 +10,8 @@ from fastapi import APIRouter, Query, Response
 from app.api.deps import ServingDep
 from app.api.routes.users import UserId
 from app.schemas.common import ERROR_RESPONSES
-from app.schemas.item import ScoredItem
 from app.schemas.recommendation import RecommendationsPublic
-from app.services.recommendations import recommend
+from app.services.recommendations import recommendation_answer
 
 router = APIRouter(prefix="/v1/users", tags=["recommendations"], responses=ERROR_RESPONSES)
 
@@ -37,34 +36,28 @@ async def recommendations(
     """The user's top-k items with titles and scores, and the model version that answered.
 
     A user without ratings the model knows gets the most rated items (``strategy: popularity``).
+    The ``X-Cache`` header says whether the answer came from the answer cache (``hit``), was
+    computed (``miss``), or caching is off (``off``); either way it reflects every rating written
+    before the request.
     """
 
     def answer() -> Response:
-        # Everything blocking (the database read, the model's fold-in) runs here, in ONE trip to
-        # the threadpool: each extra hop costs more than this endpoint's own work.
-        with serving.session_factory() as session:
-            result = recommend(
-                session=session,
-                registry=serving.registry,
-                catalog=serving.catalog,
-                metrics=serving.metrics,
-                user_id=user_id,
-                k=k,
-                model=model,
-                exclude_seen=exclude_seen,
-                genre=genre,
-            )
-        payload = RecommendationsPublic(
-            user_id=result.user_id,
-            model=result.model,
-            model_version=result.model_version,
-            strategy=result.strategy,
+        # Everything blocking (the database read, the cache, the model's fold-in) runs here, in
+        # ONE trip to the threadpool: each extra hop costs more than a cached answer's own work.
+        body, cache = recommendation_answer(
+            reads=serving.reads,
+            registry=serving.registry,
+            catalog=serving.catalog,
+            metrics=serving.metrics,
+            cache=serving.cache,
+            user_id=user_id,
             k=k,
-            genre=genre or None,
-            items=[ScoredItem.of(s.item, s.score) for s in result.items],
+            model=model,
+            exclude_seen=exclude_seen,
+            genre=genre,
         )
-        # Serialised here, in the worker: FastAPI would otherwise validate and serialise the
-        # model again on the event loop.
-        return Response(payload.model_dump_json(), media_type="application/json")
+        # The bytes are RecommendationsPublic's JSON, built once with orjson (and cached as
+        # such): returning a Response skips FastAPI's validation and serialisation.
+        return Response(body, media_type="application/json", headers={"X-Cache": cache})
 
     return await to_thread.run_sync(answer, limiter=serving.limiter)

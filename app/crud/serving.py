@@ -1,0 +1,95 @@
+"""The hot-path reads of the recommendation endpoint: a user's ratings version, and their ratings
+with that version, each ONE indexed statement on a pooled DBAPI connection. No ORM session: at
+this size SQLAlchemy's session and statement execution cost several times the query itself.
+
+The version alone decides whether a cached answer may be served; the ratings and the version read
+in the same statement (one snapshot) are what a fresh answer is computed from and cached under, so
+an answer is never filed under a version other than the one its ratings belong to.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from app.crud.errors import UnknownUserError
+from app.models import Rating, User
+
+_PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+_VERSION_SQL = "SELECT ratings_version FROM {user} WHERE id = {p}"
+_RATINGS_SQL = (
+    "SELECT u.ratings_version, r.item_id, r.rating FROM {user} u "
+    "LEFT JOIN {rating} r ON r.user_id = u.id WHERE u.id = {p}"
+)
+
+
+class HotReads:
+    """The two reads, on ``engine``'s pool (one checkout per read, released at once)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        placeholder = _PLACEHOLDERS.get(engine.dialect.paramstyle)
+        self._raw = placeholder is not None
+        names = {"user": User.__tablename__, "rating": Rating.__tablename__, "p": placeholder}
+        self._version_sql = _VERSION_SQL.format(**names)
+        self._ratings_sql = _RATINGS_SQL.format(**names)
+
+    def _fetch(self, sql: str, user_id: int) -> list[Any]:
+        if not self._raw:  # another driver: the portable Core statements
+            return self._fetch_core(sql, user_id)
+        dbapi_error = self.engine.dialect.loaded_dbapi.Error
+        connection = self.engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            try:
+                cursor.execute(sql, (user_id,))
+                return list(cursor.fetchall())
+            finally:
+                cursor.close()
+        except dbapi_error as exc:  # as SQLAlchemy would raise it: the app answers 503, not 500
+            raise DBAPIError.instance(sql, (user_id,), exc, dbapi_error) from exc
+        finally:
+            connection.close()  # back to the pool (rolled back there)
+
+    def _fetch_core(self, sql: str, user_id: int) -> list[Any]:
+        user, rating = User.__table__.c, Rating.__table__.c
+        if sql is self._version_sql:
+            statement: Any = select(user.ratings_version).where(user.id == user_id)
+        else:
+            statement = (
+                select(user.ratings_version, rating.item_id, rating.rating)
+                .select_from(User.__table__.outerjoin(Rating.__table__))
+                .where(user.id == user_id)
+            )
+        with self.engine.connect() as connection:
+            return list(connection.execute(statement).all())
+
+    def ratings_version(self, user_id: int) -> int:
+        """The user's ratings version; :class:`UnknownUserError` for a user that does not exist."""
+        rows = self._fetch(self._version_sql, user_id)
+        if not rows:
+            raise UnknownUserError(user_id)
+        return int(rows[0][0] or 0)
+
+    def ratings_with_version(self, user_id: int) -> tuple[int, dict[int, float]]:
+        """``(ratings_version, {item_id: rating})`` read in one statement (one snapshot)."""
+        rows = self._fetch(self._ratings_sql, user_id)
+        if not rows:
+            raise UnknownUserError(user_id)
+        version = int(rows[0][0] or 0)
+        return version, {int(item): float(value) for _, item, value in rows if item is not None}
+
+
+def most_active_users(*, session: Session, limit: int) -> list[int]:
+    """Up to ``limit`` user ids, most recently rating first (then the most ratings): whose
+    answers to compute ahead of their requests after a model swap."""
+    statement = (
+        select(Rating.user_id)
+        .group_by(Rating.user_id)
+        .order_by(func.max(Rating.rated_at).desc(), func.count().desc(), Rating.user_id)
+        .limit(limit)
+    )
+    return [int(user_id) for user_id in session.scalars(statement)]

@@ -1,0 +1,64 @@
+"""CPU budget: serving workers and training processes must not fight for the cores.
+
+Each serving worker caps torch's intra-op threads (``DEEPREC_TORCH_THREADS``, default 1: requests
+are served in parallel by workers, not by threads inside one request, and oversubscribed BLAS
+threads only slow everything down). A retrain subprocess runs with a thread cap
+(``DEEPREC_RETRAIN_THREADS``, default half the cores) and a raised niceness
+(``DEEPREC_RETRAIN_NICE``), so the request path wins the CPU while a model trains.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+
+import torch
+
+from app.core.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+def apply_torch_threads(threads: int) -> Callable[[], None]:
+    """Set torch's intra-op (and, once per process, inter-op) threads; returns a function that
+    restores the previous intra-op count (tests build many apps in one process)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        # Allowed once, before any inter-op parallel work: a second app in the same process
+        # (tests) keeps what the first one set.
+        torch.set_num_interop_threads(threads)
+    except RuntimeError:
+        log.debug("torch inter-op threads already set (%d)", torch.get_num_interop_threads())
+    return lambda: torch.set_num_threads(previous)
+
+
+def retrain_threads(settings: Settings) -> int:
+    return settings.retrain_threads or max(1, (os.cpu_count() or 2) // 2)
+
+
+def training_env(settings: Settings) -> dict[str, str]:
+    """Environment a retrain subprocess gets on top of the service's: its thread cap."""
+    n = str(retrain_threads(settings))
+    return {
+        "OMP_NUM_THREADS": n,
+        "MKL_NUM_THREADS": n,
+        "OPENBLAS_NUM_THREADS": n,
+        "DEEPREC_TORCH_THREADS": n,
+    }
+
+
+def deprioritise(pid: int, settings: Settings) -> None:
+    """Raise a just-started training process's niceness (threads it starts later inherit it).
+
+    Done from the parent after the start rather than in a ``preexec_fn``, which is unsafe in a
+    process with threads (the service has several).
+    """
+    if settings.retrain_nice <= 0:
+        return
+    try:
+        current = os.getpriority(os.PRIO_PROCESS, pid)
+        os.setpriority(os.PRIO_PROCESS, pid, min(19, current + settings.retrain_nice))
+    except OSError as exc:  # it already exited, or the platform refuses: train anyway
+        log.warning("cannot lower the priority of training process %d: %s", pid, exc)

@@ -1,0 +1,149 @@
+"""Fill the answer cache after a model version is swapped in, so the first requests are hits.
+
+A swap changes the model part of every answer key: until users come back, every request would be
+a miss. The :class:`Precomputer` listens to the registry's swaps and, in ONE background thread,
+computes the default answer (k=10, seen items excluded, no genre) of the new version for the most
+recently active users (``DEEPREC_CACHE_PRECOMPUTE_USERS``). It must not starve the requests: after
+each user it sleeps as long as that user took (at most half a core, and the GIL is free half of
+the time), and it drops a run as soon as a newer version of the same model type arrives.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from sqlalchemy.orm import Session
+
+from app.crud.errors import UnknownUserError
+from app.crud.serving import HotReads, most_active_users
+from app.services.answer_cache import AnswerCache
+from app.services.catalog import ItemCatalog
+from app.services.metrics import ServiceMetrics
+from app.services.recommendations import precompute_answer
+from app.services.registry import LoadedModel
+from ml.inference import Recommender
+
+log = logging.getLogger(__name__)
+
+DEFAULT_K = 10
+# Sleep this many times as long as the last user took: the thread's share of a core is at most
+# 1 / (1 + PAUSE_RATIO).
+PAUSE_RATIO = 1.0
+MIN_PAUSE_S = 0.0005
+
+
+class Precomputer:
+    def __init__(
+        self,
+        *,
+        cache: AnswerCache,
+        reads: HotReads,
+        session_factory: Callable[[], Session],
+        catalog: ItemCatalog,
+        metrics: ServiceMetrics,
+        max_users: int,
+        k: int = DEFAULT_K,
+    ) -> None:
+        self.cache = cache
+        self.reads = reads
+        self.session_factory = session_factory
+        self.catalog = catalog
+        self.metrics = metrics
+        self.max_users = max_users
+        self.k = k
+        self._pending: dict[str, LoadedModel] = {}  # model type -> newest version to fill for
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._running = False
+        self._thread: threading.Thread | None = None
+        self.completed: list[tuple[str, str, int]] = []  # (model type, version, answers computed)
+
+    def on_swap(self, entry: LoadedModel) -> None:
+        """Registry listener: queue ``entry`` (replacing an older queued version of its type)."""
+        if self.max_users <= 0 or not isinstance(entry.model, Recommender):
+            return
+        with self._cond:
+            if self._stopping:
+                return
+            self._pending[entry.model_type] = entry
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._loop, name="answer-precompute", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def idle(self) -> bool:
+        with self._cond:
+            return not self._pending and not self._running
+
+    def _superseded(self, entry: LoadedModel) -> bool:
+        with self._cond:
+            return self._stopping or entry.model_type in self._pending
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending and not self._stopping:
+                    self._cond.wait()
+                if self._stopping:
+                    return
+                model_type = next(iter(self._pending))
+                entry = self._pending.pop(model_type)
+                self._running = True
+            try:
+                self.fill(entry)
+            except Exception:
+                log.exception("precomputing answers for %s failed", model_type)
+            finally:
+                with self._cond:
+                    self._running = False
+
+    def fill(self, entry: LoadedModel) -> int:
+        """Compute and cache the default answer of ``entry`` for the most active users."""
+        started = time.perf_counter()
+        with self.session_factory() as session:
+            users = most_active_users(session=session, limit=self.max_users)
+        computed = 0
+        for user_id in users:
+            if self._superseded(entry):
+                log.info("precompute for %s %s: superseded", entry.model_type, entry.version)
+                return computed
+            began = time.perf_counter()
+            try:
+                done = precompute_answer(
+                    reads=self.reads,
+                    entry=entry,
+                    catalog=self.catalog,
+                    metrics=self.metrics,
+                    cache=self.cache,
+                    user_id=user_id,
+                    k=self.k,
+                )
+            except UnknownUserError:  # deleted since the list was read
+                continue
+            if done:
+                computed += 1
+                self.metrics.precomputed.labels(entry.model_type).inc()
+            time.sleep(max(MIN_PAUSE_S, PAUSE_RATIO * (time.perf_counter() - began)))
+        self.completed.append((entry.model_type, entry.version, computed))
+        self.metrics.precompute_runs.labels(entry.model_type).inc()
+        log.info(
+            "precomputed %d answers of %s %s for %d active users in %.1f s",
+            computed,
+            entry.model_type,
+            entry.version,
+            len(users),
+            time.perf_counter() - started,
+        )
+        return computed
