@@ -10,11 +10,19 @@ from pathlib import Path
 import numpy as np
 import typer
 
-from app.cli.common import apply_params, fail, load_ratings, print_json
+from app.cli.common import (
+    apply_params,
+    fail,
+    fit_option,
+    fit_summary,
+    load_ratings,
+    print_json,
+)
 from app.cli.plot import app as plot_app
 from app.cli.train import app as train_app
 from ml.checkpoint import save_checkpoint
 from ml.data.digits import load_images as load_image_dataset
+from ml.training.fit import check_fit
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +48,7 @@ def _save(checkpoint: object, out: Path, overwrite: bool) -> None:
             "checkpoint": str(path),
             "model_type": checkpoint.model_type,  # type: ignore[attr-defined]
             **checkpoint.metrics,  # type: ignore[attr-defined]
+            **fit_summary(checkpoint.extra),  # type: ignore[attr-defined]
         }
     )
 
@@ -64,8 +73,12 @@ def train_autoencoder(
     params_json: str | None = typer.Option(None, help='Config overrides, e.g. {"lr": 0.001}.'),
     overwrite: bool = typer.Option(False, help="Replace an existing checkpoint folder."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
+    fit: str = fit_option(),
 ) -> None:
-    """Train the autoencoder on ratings (Mult-DAE, top-k ranking) or on digit images."""
+    """Train the autoencoder on ratings (Mult-DAE, top-k ranking) or on digit images.
+
+    ``--fit`` applies to ratings: with ``all`` (the default) the served Mult-DAE is fitted on
+    every rating after the test-fold measurement."""
     from ml.models.autoencoder import (
         AutoencoderConfig,
         apply_variants,
@@ -76,6 +89,7 @@ def train_autoencoder(
 
     if target not in TARGETS:
         fail(f"unknown target {target!r}; choose ratings or digits")
+    check_fit(fit)
     if code_dim is not None and code_dim <= 0:
         fail(f"--code-dim must be positive, got {code_dim}")
     if out.exists() and not overwrite:
@@ -95,7 +109,13 @@ def train_autoencoder(
     config = apply_params(config, params_json)
     options = _options(seed, epochs, default_epochs, device, progress)
     if target == "ratings":
-        checkpoint = train_ranking(data.ratings, config, options, data_sha256=data.sha256)  # type: ignore[arg-type]
+        checkpoint = train_ranking(
+            data.ratings,
+            config,
+            options,  # type: ignore[arg-type]
+            data_sha256=data.sha256,
+            fit=fit,
+        )
         checkpoint.extra["variant"] = variant or "mult-dae"
     else:
         checkpoint = train_images(image_data, config, options)  # type: ignore[arg-type]
@@ -114,18 +134,27 @@ def train_autorec_command(
     params_json: str | None = typer.Option(None, help='Config overrides, e.g. {"hidden": 300}.'),
     overwrite: bool = typer.Option(False, help="Replace an existing checkpoint folder."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
+    fit: str = fit_option(),
 ) -> None:
-    """Train I-AutoRec (rating prediction) on the protocol's train fold."""
+    """Train I-AutoRec (rating prediction): measured on the protocol's test fold, served from
+    every rating (``--fit all``, the default) or the train fold."""
     from ml.models.autorec import AutoRecConfig
     from ml.training.autorec import AUTOREC_EPOCHS, train_autorec
 
     if out.exists() and not overwrite:
         fail(f"{out}: already exists (pass --overwrite to replace it)")
+    check_fit(fit)
     data = load_ratings(dataset, ratings)
     n_users = int(data.ratings["user_id"].nunique())
     config = apply_params(AutoRecConfig(n_users=n_users), params_json)
     options = _options(seed, epochs, AUTOREC_EPOCHS, device, progress)
-    checkpoint = train_autorec(data.ratings, config, options, data_sha256=data.sha256)  # type: ignore[arg-type]
+    checkpoint = train_autorec(
+        data.ratings,
+        config,
+        options,  # type: ignore[arg-type]
+        data_sha256=data.sha256,
+        fit=fit,
+    )
     _save(checkpoint, out, overwrite)
 
 

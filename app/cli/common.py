@@ -87,6 +87,23 @@ def load_ratings(dataset: str | None, ratings: Path | None) -> RatingsDataset:
     return load_dataset(name, data_dir=s.data_dir, local_dir=s.dataset_path, online=s.online)
 
 
+FIT_HELP = (
+    "all: measure on the protocol's held-out split, then fit the served model on every rating "
+    "(costs a second training); train: serve the model fitted on the train fold only."
+)
+
+
+def fit_option() -> Any:
+    """``--fit all|train``, shared by every ratings model's train command (``ml.training.fit``)."""
+    return typer.Option("all", "--fit", help=FIT_HELP)
+
+
+def fit_summary(extra: dict[str, Any]) -> dict[str, Any]:
+    """What a train command prints about the served fit, from the manifest's ``extra``."""
+    keys = ("fit", "n_ratings_fitted", "fit_all_seconds")
+    return {key: extra[key] for key in keys if key in extra}
+
+
 def print_json(payload: Any) -> None:
     typer.echo(json.dumps(payload, indent=2, sort_keys=True, default=str))
 

@@ -41,6 +41,14 @@ def evaluate(
     }
     if model.predict_ratings is not None:
         result["rating"] = evaluate_rating(model.predict_ratings, split.train, split.test)
+    # A served checkpoint (``--fit all``) saw the test fold: its figures here are not held out.
+    result["held_out"] = model.checkpoint.extra.get("fit", "train") == "train"
+    if not result["held_out"]:
+        typer.echo(
+            "warning: this checkpoint was fitted on every rating (--fit all), test fold included; "
+            "its held-out figures are the manifest's metrics (or train with --fit train)",
+            err=True,
+        )
     if as_json:
         print_json(result)
     else:

@@ -22,6 +22,7 @@ from app.cli import (  # noqa: F401
     dbn,
     evaluate,
     gan,
+    models,
     plot,
     rbm,
     recommend,
@@ -42,6 +43,7 @@ cli.add_typer(db.app, name="db")
 cli.add_typer(baseline.app, name="baseline")
 cli.add_typer(train.app, name="train")
 cli.add_typer(plot.app, name="plot")
+cli.add_typer(models.app, name="models")
 cli.command("evaluate")(evaluate.evaluate)
 cli.command("recommend")(recommend.recommend)
 cli.command("bootstrap")(serve.bootstrap)

@@ -6,13 +6,21 @@ from pathlib import Path
 
 import typer
 
-from app.cli.common import apply_params, fail, load_ratings, print_json
+from app.cli.common import (
+    apply_params,
+    fail,
+    fit_option,
+    fit_summary,
+    load_ratings,
+    print_json,
+)
 from app.cli.train import app as train_app
 from ml.checkpoint import save_checkpoint
 from ml.data.splits import PROTOCOL_SEED
 from ml.device import resolve_device
 from ml.models.rbm import RBMConfig
 from ml.training.base import TrainingOptions
+from ml.training.fit import check_fit
 from ml.training.rbm import train_rbm_checkpoint
 
 
@@ -30,11 +38,13 @@ def rbm(
     hidden: int | None = typer.Option(None, help="Hidden units (RBMConfig.n_hidden)."),
     learning_rate: float | None = typer.Option(None, help="CD learning rate."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
+    fit: str = fit_option(),
 ) -> None:
     """Train the rating RBM (Salakhutdinov, Mnih & Hinton 2007) on the protocol's train fold.
 
     With no option it uses the configuration chosen on the validation pair; the test-fold
-    figures are written into the checkpoint's manifest and printed.
+    figures are written into the checkpoint's manifest and printed. With ``--fit all`` (the
+    default) the served model is then trained again, same configuration, on every rating.
     """
     config = apply_params(
         RBMConfig(), params_json, n_hidden=hidden, learning_rate=learning_rate, epochs=epochs
@@ -43,8 +53,16 @@ def rbm(
         fail(f"{out}: already exists; choose a new --out folder")
     options = TrainingOptions(device=device, seed=seed, epochs=config.epochs, progress=progress)
     resolve_device(device)
+    check_fit(fit)
     data = load_ratings(dataset, ratings)
-    checkpoint = train_rbm_checkpoint(data, config, options)
+    checkpoint = train_rbm_checkpoint(data, config, options, fit=fit)
     checkpoint.extra["device"] = str(options.torch_device)
     save_checkpoint(checkpoint, out)
-    print_json({"checkpoint": str(out), "model_type": "rbm", **checkpoint.metrics})
+    print_json(
+        {
+            "checkpoint": str(out),
+            "model_type": "rbm",
+            **checkpoint.metrics,
+            **fit_summary(checkpoint.extra),
+        }
+    )

@@ -42,6 +42,7 @@ from ml.models.autoencoder import (
     item_dae_config,
 )
 from ml.training.base import TrainingOptions, log_epoch
+from ml.training.fit import all_ratings, check_fit, fit_record
 
 log = logging.getLogger(__name__)
 
@@ -243,11 +244,14 @@ def train_ranking(
     data_sha256: str | None = None,
     split_seed: int = PROTOCOL_SEED,
     item_embedding_data: str = "all",
+    fit: str = "train",
 ) -> Checkpoint:
     """Fit Mult-DAE on the protocol's train fold; the checkpoint carries its test figures.
 
     The item embedding learns from ``item_embedding_data``: "all" ratings or the "train" fold.
+    With ``fit="all"`` the served Mult-DAE is then fitted again on every rating.
     """
+    check_fit(fit)
     if item_embedding_data not in ITEM_EMBEDDING_DATA:
         raise ValueError(
             f"item_embedding_data must be one of {ITEM_EMBEDDING_DATA}, got {item_embedding_data!r}"
@@ -255,19 +259,29 @@ def train_ranking(
     split = protocol_split(ratings, seed=split_seed)
     if config.n_inputs != split.train.shape[1]:
         config = replace(config, n_inputs=split.train.shape[1])
-    fit = fit_autoencoder(split.train, config, options, name="mult-dae")
-    metrics = evaluate_ranking(lambda rows: score_rows(fit.model, rows), split.train, split.test)
-    metrics["train_seconds"] = fit.train_seconds
+    result = fit_autoencoder(split.train, config, options, name="mult-dae")
+    metrics = evaluate_ranking(lambda rows: score_rows(result.model, rows), split.train, split.test)
+    metrics["train_seconds"] = result.train_seconds
     metrics["epochs"] = float(options.epochs)
+    served, fit_all_seconds, model = split.train, None, result.model
+    if fit == "all":
+        started, served = time.perf_counter(), all_ratings(split)
+        model = fit_autoencoder(served, config, options, name="mult-dae (all)").model
+        fit_all_seconds = time.perf_counter() - started
     if item_embedding_data == "all":
-        everything = sp.csr_matrix(split.train + split.test)  # disjoint folds, one vocabulary
-        items = fit_item_embeddings(everything, config, options)  # (I, d1 + code_dim)
+        everything = all_ratings(split)  # disjoint folds, one vocabulary
+        # The served model already saw every rating: its input columns are the embedding's.
+        items = (
+            fit_item_embeddings(everything, config, options, ranking_model=model)
+            if fit == "all"
+            else fit_item_embeddings(everything, config, options)  # (I, d1 + code_dim)
+        )
     else:
-        items = fit_item_embeddings(split.train, config, options, ranking_model=fit.model)
+        items = fit_item_embeddings(split.train, config, options, ranking_model=result.model)
     return Checkpoint(
         model_type="autoencoder",
         config=config.to_dict(),
-        tensors={**fit.model.state_dict(), ITEM_EMBEDDINGS: torch.from_numpy(items)},
+        tensors={**model.state_dict(), ITEM_EMBEDDINGS: torch.from_numpy(items)},
         vocab={"user": split.users.to_list(), "item": split.items.to_list()},
         data_sha256=data_sha256,
         metrics=metrics,
@@ -277,6 +291,7 @@ def train_ranking(
             "split_seed": split_seed,
             "item_embeddings": f"mult-dae input columns + item-dae codes ({ITEM_WEIGHTING})",
             "item_embedding_data": item_embedding_data,
+            **fit_record(fit, served, fit_all_seconds),
         },
     )
 

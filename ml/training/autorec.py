@@ -23,6 +23,7 @@ from ml.data.splits import PROTOCOL_SEED, protocol_split
 from ml.evaluation.evaluate import evaluate_ranking, evaluate_rating
 from ml.models.autorec import AutoRecConfig, IAutoRec, fold_in_rows
 from ml.training.base import TrainingOptions, log_epoch
+from ml.training.fit import all_ratings, check_fit, fit_record
 
 log = logging.getLogger(__name__)
 
@@ -156,24 +157,32 @@ def train_autorec(
     *,
     data_sha256: str | None = None,
     split_seed: int = PROTOCOL_SEED,
+    fit: str = "train",
 ) -> Checkpoint:
     """Fit I-AutoRec on the protocol's train fold; test RMSE of the served fold-in predictions
-    (``rmse``) and of the trained users' own output rows (``rmse_trained_rows``) in metrics."""
+    (``rmse``) and of the trained users' own output rows (``rmse_trained_rows``) in metrics.
+    With ``fit="all"`` the served model is then fitted again on every rating."""
+    check_fit(fit)
     split = protocol_split(ratings, seed=split_seed)
     if config.n_users != split.train.shape[0]:
         config = replace(config, n_users=split.train.shape[0])
-    fit = fit_autorec(split.train, config, options)
-    items = item_matrix(split.train, fit.item_codes.device)
+    fitted = fit_autorec(split.train, config, options)
+    items = item_matrix(split.train, fitted.item_codes.device)
 
     def predict(rows: sp.csr_matrix) -> np.ndarray:
-        return predict_fold_in(fit.model, fit.item_codes, rows)
+        return predict_fold_in(fitted.model, fitted.item_codes, rows)
 
     metrics: dict[str, float] = dict(evaluate_rating(predict, split.train, split.test))
-    metrics["rmse_trained_rows"] = rmse_known_users(fit.model, items, split.test)
+    metrics["rmse_trained_rows"] = rmse_known_users(fitted.model, items, split.test)
     metrics.update(evaluate_ranking(predict, split.train, split.test))
-    metrics["train_seconds"] = fit.train_seconds
+    metrics["train_seconds"] = fitted.train_seconds
     metrics["epochs"] = float(options.epochs)
-    tensors = {**fit.model.state_dict(), "item_codes": fit.item_codes}
+    served, fit_all_seconds = split.train, None
+    if fit == "all":
+        served = all_ratings(split)
+        fitted = fit_autorec(served, config, options)
+        fit_all_seconds = fitted.train_seconds
+    tensors = {**fitted.model.state_dict(), "item_codes": fitted.item_codes}
     return Checkpoint(
         model_type="autorec",
         config=config.to_dict(),
@@ -181,5 +190,9 @@ def train_autorec(
         vocab={"user": split.users.to_list(), "item": split.items.to_list()},
         data_sha256=data_sha256,
         metrics=metrics,
-        extra={"seed": options.seed, "split_seed": split_seed},
+        extra={
+            "seed": options.seed,
+            "split_seed": split_seed,
+            **fit_record(fit, served, fit_all_seconds),
+        },
     )

@@ -23,6 +23,7 @@ from ml.data.schema import RatingsDataset
 from ml.data.splits import PROTOCOL_SEED, VALIDATION_SEED, protocol_split
 from ml.evaluation.evaluate import evaluate_ranking
 from ml.models.baselines import EASE, EASEConfig, Popularity
+from ml.training.fit import all_ratings, check_fit, fit_record
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +87,12 @@ def tune_ease_l2(
     return best, scores
 
 
-def train_ease(dataset: RatingsDataset, config: EASETrainingConfig) -> Checkpoint:
-    """Fit EASE on the protocol's train fold and evaluate it on the test fold."""
+def train_ease(
+    dataset: RatingsDataset, config: EASETrainingConfig, *, fit: str = "train"
+) -> Checkpoint:
+    """Fit EASE on the protocol's train fold and evaluate it on the test fold; with
+    ``fit="all"`` the served weights are then fitted on every rating (same lambda)."""
+    check_fit(fit)
     _check_ratings(dataset.ratings)
     started = time.perf_counter()
     tuning: dict[str, float] = {}
@@ -100,6 +105,11 @@ def train_ease(dataset: RatingsDataset, config: EASETrainingConfig) -> Checkpoin
     train_seconds = time.perf_counter() - started
     metrics = evaluate_ranking(fitted.score, split.train, split.test, k=config.k)
     metrics["train_seconds"] = train_seconds
+    served, fit_all_seconds = split.train, None
+    if fit == "all":
+        started, served = time.perf_counter(), all_ratings(split)
+        fitted = EASE.fit(served, EASEConfig(float(l2)))
+        fit_all_seconds = time.perf_counter() - started
     return Checkpoint(
         model_type="ease",
         config=asdict(EASEConfig(float(l2))),
@@ -107,12 +117,20 @@ def train_ease(dataset: RatingsDataset, config: EASETrainingConfig) -> Checkpoin
         vocab=_vocab(split.users, split.items),
         data_sha256=dataset.sha256,
         metrics=metrics,
-        extra={"dataset": dataset.name, "validation_ndcg_by_l2": tuning},
+        extra={
+            "dataset": dataset.name,
+            "validation_ndcg_by_l2": tuning,
+            **fit_record(fit, served, fit_all_seconds),
+        },
     )
 
 
-def train_popularity(dataset: RatingsDataset, config: PopularityTrainingConfig) -> Checkpoint:
-    """Count ratings per item on the protocol's train fold and evaluate on the test fold."""
+def train_popularity(
+    dataset: RatingsDataset, config: PopularityTrainingConfig, *, fit: str = "train"
+) -> Checkpoint:
+    """Count ratings per item on the protocol's train fold and evaluate on the test fold; with
+    ``fit="all"`` the served counts are then those of every rating."""
+    check_fit(fit)
     _check_ratings(dataset.ratings)
     started = time.perf_counter()
     split = protocol_split(dataset.ratings, seed=PROTOCOL_SEED)
@@ -120,6 +138,11 @@ def train_popularity(dataset: RatingsDataset, config: PopularityTrainingConfig) 
     train_seconds = time.perf_counter() - started
     metrics = evaluate_ranking(fitted.score, split.train, split.test, k=config.k)
     metrics["train_seconds"] = train_seconds
+    served, fit_all_seconds = split.train, None
+    if fit == "all":
+        started, served = time.perf_counter(), all_ratings(split)
+        fitted = Popularity.fit(served)
+        fit_all_seconds = time.perf_counter() - started
     return Checkpoint(
         model_type="popularity",
         config={},
@@ -127,5 +150,5 @@ def train_popularity(dataset: RatingsDataset, config: PopularityTrainingConfig) 
         vocab=_vocab(split.users, split.items),
         data_sha256=dataset.sha256,
         metrics=metrics,
-        extra={"dataset": dataset.name},
+        extra={"dataset": dataset.name, **fit_record(fit, served, fit_all_seconds)},
     )

@@ -31,6 +31,7 @@ from ml.models.rbm import RatedBatch, RatingRBM, RBMConfig, dense_states, predic
 from ml.models.rbm_ratings import TENSOR_PREFIX, RatingFoldIn
 from ml.training.base import TrainingOptions, log_epoch
 from ml.training.cd import CDStatistics, MomentumSGD
+from ml.training.fit import all_ratings, check_fit, fit_record
 from ml.training.rbm_sparse import data_statistics, sparse_rating_cd_statistics
 
 log = logging.getLogger(__name__)
@@ -243,6 +244,15 @@ def _dense_raters(bins: Tensor) -> Tensor:
     return (bins > 0).sum(0).clamp_min(1).float()
 
 
+def _fold_in_reference(config: RBMConfig, train: sp.csr_matrix) -> float:
+    """``config.fold_in_reference``, or when unset the median ratings of the training users."""
+    if config.fold_in_reference is not None:
+        return float(config.fold_in_reference)
+    counts = np.diff(sp.csr_matrix(train).indptr)
+    counts = counts[counts > 0]
+    return float(np.median(counts)) if len(counts) else 0.0
+
+
 class RBMTrainer:
     """CD training of a ``RatingRBM`` on a users x items CSR matrix of ratings."""
 
@@ -260,7 +270,11 @@ class RBMTrainer:
             raise ValueError("no training ratings")
         if validation is not None and validation.shape != train.shape:
             raise ValueError("validation must have the training matrix's shape")
-        self.config = replace(config, n_items=train.shape[1])
+        self.config = replace(
+            config,
+            n_items=train.shape[1],
+            fold_in_reference=_fold_in_reference(config, train),
+        )
         self.options = options
         self.device = options.torch_device
         self.train = train.tocsr()
@@ -420,9 +434,14 @@ def train_rbm_checkpoint(
     dataset: RatingsDataset,
     config: RBMConfig = RBMConfig(),
     options: TrainingOptions = TrainingOptions(),
+    *,
+    fit: str = "train",
 ) -> Checkpoint:
     """Train on the protocol's TRAIN fold for ``config.epochs`` epochs (the configuration chosen
-    on the validation pair) and store the test-fold figures in the checkpoint's metrics."""
+    on the validation pair) and store the test-fold figures in the checkpoint's metrics; with
+    ``fit="all"`` the served models are then trained again on every rating (``ml.training.fit``).
+    """
+    check_fit(fit)
     ratings = dataset.ratings
     if ratings.empty:
         raise ValueError("no ratings to train on")
@@ -448,6 +467,14 @@ def train_rbm_checkpoint(
     )
     metrics.update(evaluate_rating(predict, split.train, split.test))
     metrics["train_seconds"] = train_seconds
+    fitted, fit_all_seconds = split.train, None
+    if fit == "all":
+        started, fitted = time.perf_counter(), all_ratings(split)
+        model, _ = fit_rbm(fitted, config, options)
+        if config.rating_model == "item_rbm":
+            ratings_model = fit_rating_fold_in(fitted, config, options)
+        model.eval()
+        fit_all_seconds = time.perf_counter() - started
     tensors = {name: p.detach().cpu() for name, p in model.state_dict().items()}
     if ratings_model is not None:
         tensors.update(
@@ -465,5 +492,6 @@ def train_rbm_checkpoint(
             "seed": options.seed,
             "split_seed": PROTOCOL_SEED,
             "history": history,
+            **fit_record(fit, fitted, fit_all_seconds),
         },
     )
