@@ -29,11 +29,13 @@ data: install
 	$(DEEPREC) db upgrade
 	$(DEEPREC) data load $(DATASET)
 
+# A fast first start: train only what /readyz needs (DEEPREC_REQUIRED_MODELS), serve, and let the
+# server train the other default models as ordinary jobs (swapped in when ready).
 models: data
-	$(DEEPREC) bootstrap
+	$(DEEPREC) bootstrap --required-only
 
 serve: models
-	$(DEEPREC) serve --host $(HOST) --port $(PORT)
+	exec $(DEEPREC) serve --host $(HOST) --port $(PORT) --train-missing
 
 test: install-dev
 	$(PY) -m pytest

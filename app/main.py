@@ -112,6 +112,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         except SQLAlchemyError as exc:
             log.warning("cannot check for interrupted retrain jobs: %s", exc)
     log.info("serving models: %s", registry.model_types() or "none")
+    if settings.train_missing and app.state.startup_error is None:
+        missing = [m for m in settings.default_model_types if m not in registry.model_types()]
+        if missing:
+            log.info("training the missing models in the background: %s", ", ".join(missing))
+            app.state.retrain.train_missing(missing)
     app.state.model_sync = ActiveVersionSync(registry, session_factory, settings.model_sync_s)
     app.state.model_sync.start()
     try:

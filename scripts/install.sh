@@ -3,6 +3,7 @@
 # Used by the Makefile, CI and the Dockerfile, so all three install the same way.
 #
 #   PYTHON=.venv/bin/python scripts/install.sh [EXTRAS] [--editable]
+#   PYTHON=.venv/bin/python scripts/install.sh --torch-only   # torch alone (a cached image layer)
 #
 # torch comes first, pinned: TORCH_SPEC (default torch==2.13.0) from TORCH_INDEX_URL when set
 # (e.g. https://download.pytorch.org/whl/cu128 for a CUDA build, .../whl/cpu for a small CPU build).
@@ -23,6 +24,8 @@ if ! "$PYTHON" -c "import torch" >/dev/null 2>&1; then
     pip_install "$TORCH_SPEC"
   fi
 fi
+
+if [ "$EXTRAS" = "--torch-only" ]; then exit 0; fi
 
 target="."
 [ -n "$EXTRAS" ] && target=".[$EXTRAS]"

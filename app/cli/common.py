@@ -53,10 +53,17 @@ def _first_line(exc: BaseException) -> str:
 
 
 def run_cli(app: typer.Typer) -> None:
+    from app.core.signals import EXIT_CODE, Terminated, raise_on_sigterm
+
     try:
-        app(standalone_mode=True)
+        # A stop (docker stop, kill) runs the clean-up: no job left `running`, no worker left.
+        with raise_on_sigterm():
+            app(standalone_mode=True)
     except SystemExit:
         raise
+    except Terminated as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_CODE)
     except BaseException as exc:
         if out_of_memory(exc):  # one line, not a traceback: it is the machine, not a bug
             typer.echo(

@@ -1,6 +1,10 @@
 """``deeprec bootstrap`` (train + activate the default models that have no active version) and
 ``deeprec serve`` (uvicorn with ``app.main:create_app`` as factory).
 
+A fast first start: ``deeprec bootstrap --required-only`` trains what ``/readyz`` needs
+(``DEEPREC_REQUIRED_MODELS``), then ``deeprec serve --train-missing`` answers at once and trains
+the other default families as ordinary jobs, one at a time, swapping each in when it is ready.
+
 Bootstrap goes through the SAME code path as the admin retrain endpoint: a ``training_job`` row,
 the ratings exported from the database, ``deeprec train MODEL`` in a worker process, the manifest
 checked, a ``model_version`` registered and activated.
@@ -8,10 +12,15 @@ checked, a ``model_version`` registered and activated.
 
 from __future__ import annotations
 
+import os
+import sys
+from typing import Any
+
 import typer
 
 from app.cli.common import fail, print_json, settings
 from app.cli.train import app as train_app
+from app.core.config import get_settings
 from app.crud import count_ratings, get_active_model_version
 from app.db.errors import DatabaseError
 from app.db.migrate import require_current_schema
@@ -31,16 +40,68 @@ def _train_commands() -> set[str]:
     }
 
 
+class ProgressBar:
+    """``deeprec bootstrap``'s view of a job's progress row: one tqdm bar per training stage."""
+
+    def __init__(self, model_type: str) -> None:
+        from tqdm import tqdm
+
+        self._tqdm = tqdm
+        self.model_type = model_type
+        self.bar: Any = None
+        self.stage: str | None = None
+
+    def __call__(self, _job_id: int, progress: dict[str, Any]) -> None:
+        if "epoch" not in progress:
+            return
+        stage = str(progress.get("stage") or self.model_type)
+        epochs = progress.get("epochs")
+        if (
+            self.bar is None
+            or stage != self.stage
+            or epochs != self.bar.total
+            or progress["epoch"] < self.bar.n
+        ):
+            self.close()
+            self.stage = stage
+            self.bar = self._tqdm(
+                total=epochs,
+                desc=f"{self.model_type}: {stage}",
+                unit="epoch",
+                file=sys.stderr,
+                dynamic_ncols=True,
+            )
+        self.bar.update(int(progress["epoch"]) - self.bar.n)
+        if progress.get("figure") is not None and progress.get("value") is not None:
+            self.bar.set_postfix_str(f"{progress['figure']}={progress['value']:.4f}")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
 def bootstrap(
     models: str | None = typer.Option(
         None, help="Comma-separated model types (default: DEEPREC_DEFAULT_MODELS, e.g. rbm,ease)."
     ),
     epochs: int | None = typer.Option(None, help="Epochs for the neural models (default: theirs)."),
     force: bool = typer.Option(False, help="Retrain even the models that have an active version."),
+    required_only: bool = typer.Option(
+        False,
+        help="Train only DEEPREC_REQUIRED_MODELS (what /readyz needs), for a fast first start; "
+        "`deeprec serve --train-missing` trains the others afterwards.",
+    ),
+    progress: bool = typer.Option(True, help="Show each training job's progress bar."),
 ) -> None:
     """Train, register and activate each default model type that has no active version."""
     s = settings()
-    wanted = [m.strip() for m in models.split(",")] if models else s.default_model_types
+    if models:
+        wanted = [m.strip() for m in models.split(",") if m.strip()]
+    elif required_only:
+        wanted = s.required_model_types
+    else:
+        wanted = s.default_model_types
     engine = create_db_engine(s.resolved_database_url)
     try:
         require_current_schema(engine)
@@ -52,6 +113,8 @@ def bootstrap(
             fail("the database holds no ratings: run `deeprec data load` first")
     available = _train_commands()
     manager = RetrainManager(settings=s, session_factory=session_factory, registry=None)
+    # A start: jobs left `running` by a killed start-up are failed (with the reason) first.
+    manager.recover_interrupted()
     report: dict[str, str] = {}
     for model_type in wanted:
         with session_factory() as session:
@@ -64,17 +127,25 @@ def bootstrap(
             report[model_type] = f"skipped: no `deeprec train {model_type}` command in this build"
             typer.echo(f"warning: {model_type}: {report[model_type]}", err=True)
             continue
-        typer.echo(f"training {model_type} (this may take a while)...", err=True)
+        request = RetrainRequest(model_type, {}, epochs=epochs)
         try:
-            job = manager.create_job(RetrainRequest(model_type, {}, epochs=epochs))
+            job = manager.create_job(request)
         except RetrainConflictError as exc:
             report[model_type] = f"skipped: {exc}"
             continue
-        job = manager.run_job(job.id, RetrainRequest(model_type, {}, epochs=epochs))
+        typer.echo(f"training {model_type} (job {job.id})...", err=True)
+        bar = ProgressBar(model_type) if progress else None
+        manager.on_progress = bar
+        try:
+            job = manager.run_job(job.id, request)
+        finally:
+            if bar is not None:
+                bar.close()
         if job.status == JobStatus.succeeded:
             with session_factory() as session:
                 active = get_active_model_version(session=session, model_type=model_type)
             report[model_type] = f"trained and activated: {active.version if active else '?'}"
+            typer.echo(f"{model_type}: {report[model_type]}", err=True)
         else:
             report[model_type] = f"failed: {job.error}"
             typer.echo(f"warning: {model_type}: {job.error}", err=True)
@@ -96,6 +167,11 @@ def serve(
         help="With --workers > 1: seconds a worker may take to answer the supervisor's health "
         "ping before it is killed as hung (default: DEEPREC_WORKER_HEALTHCHECK_S, 120).",
     ),
+    train_missing: bool = typer.Option(
+        False,
+        help="Once serving, train the default models that have no active version, one job at "
+        "a time (visible in the jobs API), and swap each in when ready.",
+    ),
 ) -> None:
     """Run the API with uvicorn (``app.main:create_app`` as factory).
 
@@ -106,6 +182,10 @@ def serve(
     long enough for a slow start; a really hung worker is still replaced, just later.
     """
     import uvicorn
+
+    if train_missing:  # the workers read their settings from the environment
+        os.environ["DEEPREC_TRAIN_MISSING"] = "true"
+        get_settings.cache_clear()
 
     uvicorn.run(
         "app.main:create_app",

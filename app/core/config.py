@@ -52,6 +52,20 @@ class Settings(BaseSettings):
         default=False,
         description="Activate a retrained model only if its ndcg@10_all is not below the active.",
     )
+    job_heartbeat_s: float = Field(
+        default=5.0, gt=0, description="How often a job's owner beats the job's heartbeat."
+    )
+    job_stale_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="A job owned by another host whose heartbeat is older than this is failed "
+        "at the next start (its owner is taken to be gone).",
+    )
+    train_missing: bool = Field(
+        default=False,
+        description="At start-up, queue retrain jobs (one at a time) for the default models "
+        "that have no active version; they are swapped in when ready.",
+    )
     model_sync_s: float = Field(
         default=10.0,
         ge=0,

@@ -40,12 +40,15 @@ from app.crud.ratings import (
     upsert_ratings,
 )
 from app.crud.training_jobs import (
+    active_jobs,
+    beat_heartbeat,
     create_training_job,
     get_training_job,
     list_training_jobs,
     mark_failed,
     mark_running,
     mark_succeeded,
+    record_progress,
     running_job,
 )
 from app.crud.users import count_users, create_user, get_user
@@ -60,8 +63,10 @@ __all__ = [
     "UnknownItemError",
     "UnknownUserError",
     "activate_model_version",
+    "active_jobs",
     "all_item_ids",
     "all_ratings_frame",
+    "beat_heartbeat",
     "bulk_load",
     "count_items",
     "count_ratings",
@@ -86,6 +91,7 @@ __all__ = [
     "mark_failed",
     "mark_running",
     "mark_succeeded",
+    "record_progress",
     "register_model_version",
     "running_job",
     "upsert_ratings",

@@ -16,9 +16,22 @@ ACTIVE_STATUSES = (JobStatus.queued, JobStatus.running)
 
 
 def create_training_job(
-    *, session: Session, model_type: str, params: dict[str, Any] | None = None
+    *,
+    session: Session,
+    model_type: str,
+    params: dict[str, Any] | None = None,
+    owner_host: str | None = None,
+    owner_pid: int | None = None,
 ) -> TrainingJob:
-    job = TrainingJob(model_type=model_type, status=JobStatus.queued, params=dict(params or {}))
+    """A queued job; its owner (the process that will run it) starts its heartbeat now."""
+    job = TrainingJob(
+        model_type=model_type,
+        status=JobStatus.queued,
+        params=dict(params or {}),
+        owner_host=owner_host,
+        owner_pid=owner_pid,
+        heartbeat_at=utcnow(),
+    )
     with write(session):
         session.add(job)
     return job
@@ -47,11 +60,27 @@ def running_job(*, session: Session, model_type: str) -> TrainingJob | None:
     )
 
 
+def active_jobs(*, session: Session, model_type: str | None = None) -> list[TrainingJob]:
+    """Every queued or running job (of ``model_type`` when given), oldest first."""
+    query = select(TrainingJob).filter(TrainingJob.status.in_(ACTIVE_STATUSES))
+    if model_type is not None:
+        query = query.filter(TrainingJob.model_type == model_type)
+    return list(session.scalars(query.order_by(TrainingJob.id)))
+
+
+def beat_heartbeat(*, session: Session, job_id: int) -> None:
+    """The job's owner is alive: a start-up leaves jobs with a recent heartbeat alone."""
+    with write(session):
+        job = session.get(TrainingJob, job_id)
+        if job is not None and job.status in ACTIVE_STATUSES:
+            job.heartbeat_at = utcnow()
+
+
 def mark_running(*, session: Session, job_id: int) -> TrainingJob:
     with write(session):
         job = _job(session, job_id, allowed=(JobStatus.queued,), to=JobStatus.running)
         job.status = JobStatus.running
-        job.started_at = utcnow()
+        job.started_at = job.heartbeat_at = utcnow()
     return job
 
 

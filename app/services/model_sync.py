@@ -58,13 +58,23 @@ class ActiveVersionSync:
         return swapped
 
     def _loop(self) -> None:
+        last_error: str | None = None
         while not self._stop.wait(self.interval_s):
             try:
                 self.sync_once()
             except SQLAlchemyError as exc:
-                log.warning("model version sync: the database did not answer: %s", exc)
+                # One line, once per distinct cause (not the SQL statement every interval).
+                reason = database_problem(exc)
+                if reason != last_error:
+                    log.warning("model version sync: %s (retrying quietly)", reason)
+                    last_error = reason
+                continue
             except Exception:
                 log.exception("model version sync failed")
+                continue
+            if last_error is not None:
+                log.info("model version sync: the database answers again")
+                last_error = None
 
     def start(self) -> None:
         if self.interval_s <= 0 or self._thread is not None:
@@ -76,3 +86,12 @@ class ActiveVersionSync:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+
+
+def database_problem(exc: SQLAlchemyError) -> str:
+    """A one-line reason for a failed read: a missing schema is named as such."""
+    original = getattr(exc, "orig", None) or exc
+    text = (str(original).strip().splitlines() or [type(original).__name__])[0]
+    if "no such table" in text or ("does not exist" in text and "relation" in text):
+        return f"the database has no schema ({text}): run `deeprec db upgrade`"
+    return f"the database did not answer: {text}"

@@ -18,40 +18,48 @@ Any failure leaves the active version as it was and the job ``failed`` with the 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
+from app.core.signals import Terminated
 from app.crud import (
     InvalidTransitionError,
     activate_model_version,
     all_ratings_frame,
+    beat_heartbeat,
     create_training_job,
     get_active_model_version,
     get_training_job,
     mark_failed,
     mark_running,
     mark_succeeded,
+    record_progress,
     register_model_version,
     running_job,
 )
 from app.models import JobStatus, TrainingJob
-from app.services import cpu_budget
+from app.services import cpu_budget, worker_process
+from app.services.job_owner import (
+    owner_host,
+    reap_orphaned_jobs,
+    sweep_stale_temp_dirs,
+    temp_dir,
+)
 from app.services.metrics import ServiceMetrics
 from app.services.registry import LoadedModel, ModelRegistry, stored_checkpoint_path
 from ml.checkpoint import CheckpointError, checkpoint_sha256, read_manifest
@@ -77,6 +85,9 @@ TRAIN_COMMANDS: dict[str, tuple[tuple[str, ...], bool]] = {
     "gan": (("gan", "--conditional", "--epochs", "400"), False),
 }
 MAX_ERROR_CHARS = 2000
+PROGRESS_LOG_S = 10.0  # at most one progress line per job this often in the service's log
+# What a job's owner does with its progress while the worker trains: (job id, progress row).
+ProgressHook = Callable[[int, dict[str, Any]], None]
 
 
 class RetrainConflictError(RuntimeError):
@@ -96,28 +107,6 @@ class RetrainRequest:
 
     def as_json(self) -> dict[str, Any]:
         return {"params": self.params, "epochs": self.epochs, "seed": self.seed}
-
-
-def _owner() -> dict[str, Any]:
-    """Which process runs a job: recorded with it so a restart can tell orphans from live jobs."""
-    return {"host": socket.gethostname(), "pid": os.getpid()}
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _orphaned(job: TrainingJob, horizon: datetime) -> bool:
-    owner = (job.params or {}).get("worker") or {}
-    if owner.get("host") == socket.gethostname() and isinstance(owner.get("pid"), int):
-        return owner["pid"] != os.getpid() and not _process_alive(owner["pid"])
-    return job.created_at < horizon
 
 
 def error_line(stderr: str, returncode: int) -> str:
@@ -173,20 +162,27 @@ class RetrainManager:
         registry: ModelRegistry | None,
         metrics: ServiceMetrics | None = None,
         python: str = sys.executable,
+        on_progress: ProgressHook | None = None,
+        poll_s: float = 1.0,
     ) -> None:
         self.settings = settings
         self.session_factory = session_factory
         self.registry = registry
         self.metrics = metrics
         self.python = python
-        self._lock = threading.Lock()
+        self.on_progress = on_progress
+        self.poll_s = poll_s
+        self._lock = threading.RLock()  # submit() holds it while create_job() takes it again
         self._threads: dict[str, threading.Thread] = {}
         self._processes: dict[int, subprocess.Popen[str]] = {}
+        self._own_jobs: set[int] = set()  # jobs this process created and has not finished
         self._stopping = threading.Event()
 
     # ------------------------------------------------------------ submitting
     def create_job(self, request: RetrainRequest) -> TrainingJob:
-        """Record a queued job; :class:`RetrainConflictError` when one of that type is active."""
+        """Record a queued job owned by this process; :class:`RetrainConflictError` when one of
+        that type is active (after failing the ones whose owner is gone)."""
+        self.reap_orphans(model_type=request.model_type)
         with self.session_factory() as session:
             existing = running_job(session=session, model_type=request.model_type)
             if existing is not None:
@@ -194,11 +190,27 @@ class RetrainManager:
                     f"a retrain of {request.model_type} is already {existing.status} "
                     f"(job {existing.id})"
                 )
-            return create_training_job(
+            job = create_training_job(
                 session=session,
                 model_type=request.model_type,
-                params={**request.as_json(), "worker": _owner()},
+                params=request.as_json(),
+                owner_host=owner_host(),
+                owner_pid=os.getpid(),
             )
+        with self._lock:
+            self._own_jobs.add(job.id)
+        return job
+
+    def reap_orphans(self, model_type: str | None = None) -> list[int]:
+        """Fail the queued or running jobs whose owner process is gone (see job_owner)."""
+        with self._lock:
+            own = set(self._own_jobs)
+        return reap_orphaned_jobs(
+            self.session_factory,
+            stale_s=self.settings.job_stale_s,
+            model_type=model_type,
+            own_jobs=own,
+        )
 
     def submit(self, request: RetrainRequest) -> TrainingJob:
         """Queue a job and start it in a background thread; returns the queued job."""
@@ -221,28 +233,35 @@ class RetrainManager:
         return job
 
     def recover_interrupted(self) -> int:
-        """Fail the jobs whose worker died under them: started by a process of this host that
-        no longer runs, or older than the retrain timeout (their subprocess would have been
-        killed by now). Jobs of live processes (other uvicorn workers) are left alone."""
-        horizon = datetime.now(UTC) - timedelta(seconds=self.settings.retrain_timeout_s + 60)
-        with self.session_factory() as session:
-            active = list(
-                session.scalars(
-                    select(TrainingJob).where(
-                        TrainingJob.status.in_((JobStatus.queued, JobStatus.running))
-                    )
-                )
-            )
-            stale = [job.id for job in active if _orphaned(job, horizon)]
-            for job_id in stale:
-                mark_failed(
-                    session=session,
-                    job_id=job_id,
-                    error="interrupted: the process running the job stopped before it finished",
-                )
-        if stale:
-            log.warning("marked %d interrupted retrain job(s) failed: %s", len(stale), stale)
-        return len(stale)
+        """At a start: fail every job whose owner is gone (jobs of live processes, such as other
+        uvicorn workers, are left alone) and remove the temp files killed jobs left behind."""
+        sweep_stale_temp_dirs()
+        return len(self.reap_orphans())
+
+    def train_missing(self, model_types: list[str]) -> threading.Thread:
+        """In the background, one job at a time: train each of ``model_types`` that has no
+        active version (ordinary jobs, visible in the jobs API; each is swapped in when ready)."""
+
+        def run() -> None:
+            for model_type in model_types:
+                if self._stopping.is_set():
+                    return
+                try:
+                    with self.session_factory() as session:
+                        if get_active_model_version(session=session, model_type=model_type):
+                            continue
+                    self.submit(RetrainRequest(model_type, {}))
+                except RetrainConflictError as exc:  # another worker or process trains it
+                    log.info("not training missing %s: %s", model_type, exc)
+                    continue
+                except Exception:
+                    log.exception("cannot queue a job for missing %s", model_type)
+                    continue
+                self.wait(model_type)
+
+        thread = threading.Thread(target=run, name="train-missing", daemon=True)
+        thread.start()
+        return thread
 
     def wait(self, model_type: str, timeout: float | None = None) -> None:
         thread = self._threads.get(model_type)
@@ -250,14 +269,14 @@ class RetrainManager:
             thread.join(timeout)
 
     def shutdown(self, timeout: float = 10.0) -> None:
-        """Stop running train processes; their jobs end ``failed`` (interrupted)."""
+        """Stop running train processes (their whole process groups); their jobs end
+        ``failed`` (interrupted)."""
         self._stopping.set()
         with self._lock:
             processes = list(self._processes.values())
             threads = list(self._threads.values())
         for process in processes:
-            if process.poll() is None:
-                process.terminate()
+            worker_process.stop(process, grace_s=min(5.0, timeout))
         for thread in threads:
             thread.join(timeout)
 
@@ -265,6 +284,8 @@ class RetrainManager:
     def run_job(self, job_id: int, request: RetrainRequest) -> TrainingJob:
         """Run a queued job to its end in the calling thread; never raises for a failed job."""
         status = "failed"
+        with self._lock:
+            self._own_jobs.add(job_id)
         try:
             with self.session_factory() as session:
                 mark_running(session=session, job_id=job_id)
@@ -276,6 +297,12 @@ class RetrainManager:
                 "retrain job %d succeeded: %s version id %d", job_id, request.model_type, version_id
             )
             return job
+        except (Terminated, KeyboardInterrupt) as exc:  # a CLI stopped: close the job, go on
+            reason = str(exc) if isinstance(exc, Terminated) else "stopped by SIGINT"
+            with self.session_factory() as session, contextlib.suppress(InvalidTransitionError):
+                mark_failed(session=session, job_id=job_id, error=reason)
+            log.warning("retrain job %d failed: %s", job_id, reason)
+            raise
         except Exception as exc:
             reason = (
                 str(exc)
@@ -296,6 +323,8 @@ class RetrainManager:
                     assert closed is not None
                     return closed
         finally:
+            with self._lock:
+                self._own_jobs.discard(job_id)
             if self.metrics is not None:
                 self.metrics.retrain_jobs.labels(request.model_type, status).inc()
 
@@ -307,14 +336,22 @@ class RetrainManager:
         registered = False
         _, uses_ratings = TRAIN_COMMANDS.get(request.model_type, ((request.model_type,), True))
         try:
-            with tempfile.TemporaryDirectory(prefix="deeprec-retrain-") as tmp:
+            # The exported ratings live in a folder named after this PID: removed here on every
+            # path, and by the next start's sweep if this process is killed outright.
+            tmp = temp_dir()
+            try:
                 ratings_file: Path | None = None
                 if uses_ratings:
-                    ratings_file = Path(tmp) / "ratings.csv"
+                    self._phase(job_id, "exporting ratings")
+                    ratings_file = tmp / "ratings.csv"
                     with self.session_factory() as session:
                         n = export_ratings(session, ratings_file)
                     log.info("retrain job %d: %s on %d ratings", job_id, request.model_type, n)
+                self._phase(job_id, "training")
                 self._train(job_id, request, ratings_file, out)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+            self._phase(job_id, "loading the checkpoint")
             manifest = read_manifest(out)
             if manifest.get("model_type") != request.model_type:
                 raise RetrainError(
@@ -358,34 +395,33 @@ class RetrainManager:
             if not registered and out.exists():
                 shutil.rmtree(out, ignore_errors=True)
 
+    def _phase(self, job_id: int, phase: str) -> None:
+        """Say what the job does now, keeping the last epoch's figures."""
+        with self.session_factory() as session:
+            job = get_training_job(session=session, job_id=job_id)
+            progress = dict(job.progress or {}) if job is not None else {}
+            record_progress(session=session, job_id=job_id, progress={**progress, "phase": phase})
+
     def _train(self, job_id: int, request: RetrainRequest, ratings: Path | None, out: Path) -> None:
         out.parent.mkdir(parents=True, exist_ok=True)
         command = train_command(self.python, request, ratings, out)
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "DEEPREC_DEVICE": self.settings.device}
-        serving = self.registry is not None  # inside the service (not `deeprec bootstrap`)
-        if serving:  # a thread cap, and lower priority below: serving workers win the CPU (#14)
-            env.update(cpu_budget.training_env(self.settings))
-        process = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        if serving:
-            cpu_budget.deprioritise(process.pid, self.settings)
+        env = {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "DEEPREC_DEVICE": self.settings.device,
+            # The worker records its per-epoch progress in this job's row.
+            "DEEPREC_JOB_ID": str(job_id),
+            "DEEPREC_DATABASE_URL": self.settings.resolved_database_url,
+        }
+        env.update(cpu_budget.training_env(self.settings))  # thread cap (#14)
+        process = worker_process.spawn(command, env)
+        cpu_budget.deprioritise(process.pid, self.settings)  # serving wins the CPU (#14)
         with self._lock:
             self._processes[job_id] = process
         try:
-            stdout, stderr = process.communicate(timeout=self.settings.retrain_timeout_s)
-        except subprocess.TimeoutExpired as exc:
-            process.kill()
-            process.communicate()
-            raise RetrainError(
-                f"the train command ran past {self.settings.retrain_timeout_s:g} s and was killed"
-            ) from exc
+            stdout, stderr = self._wait(job_id, process)
         finally:
+            worker_process.stop(process)  # a no-op once it exited; else (SIGTERM, a crash) stop it
             with self._lock:
                 self._processes.pop(job_id, None)
         if self._stopping.is_set() and process.returncode != 0:
@@ -393,6 +429,38 @@ class RetrainManager:
         if process.returncode != 0:
             raise RetrainError(error_line(stderr, process.returncode))
         log.debug("retrain job %d train output: %s", job_id, stdout[-2000:])
+
+    def _wait(self, job_id: int, process: subprocess.Popen[str]) -> tuple[str, str]:
+        """Wait for the worker, beating the job's heartbeat and passing on its progress."""
+        started = time.monotonic()
+        last_beat, last_log, last_progress = started, 0.0, None
+        while True:
+            try:
+                return process.communicate(timeout=self.poll_s)
+            except subprocess.TimeoutExpired:
+                pass
+            now = time.monotonic()
+            if now - started > self.settings.retrain_timeout_s:
+                worker_process.stop(process, grace_s=1.0)
+                process.communicate()
+                raise RetrainError(
+                    f"the train command ran past {self.settings.retrain_timeout_s:g} s "
+                    "and was killed"
+                )
+            with self.session_factory() as session:
+                job = get_training_job(session=session, job_id=job_id)
+                progress = dict(job.progress or {}) if job is not None else {}
+                if now - last_beat >= self.settings.job_heartbeat_s:
+                    beat_heartbeat(session=session, job_id=job_id)
+                    last_beat = now
+            if progress and progress != last_progress:
+                last_progress = progress
+                final = progress.get("epoch") == progress.get("epochs")
+                if "epoch" in progress and (final or now - last_log >= PROGRESS_LOG_S):
+                    log.info("retrain job %d: %s", job_id, describe_progress(progress))
+                    last_log = now
+                if self.on_progress is not None:
+                    self.on_progress(job_id, progress)
 
     def _load(self, model_type: str, version: str, out: Path) -> LoadedModel | None:
         """Load the new checkpoint (proves it serves) without swapping it in yet."""
@@ -413,3 +481,18 @@ class RetrainManager:
                 f"not activated: {COMPARE_METRIC} {new:.4f} is below the active version "
                 f"{active.version}'s {old:.4f} (the new version stays registered)"
             )
+
+
+def describe_progress(progress: dict[str, Any]) -> str:
+    """One log line: ``rbm epoch 3/20 val_ndcg@10=0.4012, 12 s elapsed, about 60 s left``."""
+    if "epoch" not in progress:
+        return str(progress.get("phase", "starting"))
+    epochs = progress.get("epochs")
+    text = f"{progress.get('stage', '')} epoch {progress['epoch']}/{epochs or '?'}".strip()
+    if progress.get("figure") is not None and isinstance(progress.get("value"), int | float):
+        text += f" {progress['figure']}={progress['value']:.4f}"
+    if isinstance(progress.get("elapsed_s"), int | float):
+        text += f", {progress['elapsed_s']:.0f} s elapsed"
+    if isinstance(progress.get("eta_s"), int | float):
+        text += f", about {progress['eta_s']:.0f} s left"
+    return text

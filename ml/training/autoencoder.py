@@ -140,7 +140,7 @@ def fit_autoencoder(
                 best_score, best_epoch = score, epoch
                 best_state = copy.deepcopy(trainer.model.state_dict())
         history.append(metrics)
-        log_epoch(name, epoch, metrics)
+        log_epoch(name, epoch, metrics, epochs=options.epochs, options=options)
         bar.set_postfix(loss=f"{metrics['loss']:.4f}")
     if best_state is not None:
         trainer.model.load_state_dict(best_state)

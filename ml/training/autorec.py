@@ -113,7 +113,7 @@ def fit_autorec(
                 best, best_epoch = score, epoch
                 best_state = copy.deepcopy(trainer.model.state_dict())
         history.append(metrics)
-        log_epoch("autorec", epoch, metrics)
+        log_epoch("autorec", epoch, metrics, epochs=options.epochs, options=options)
         bar.set_postfix(rmse=f"{metrics['train_rmse']:.4f}")
     if best_state is not None:
         trainer.model.load_state_dict(best_state)

@@ -8,7 +8,8 @@ returns the trained model. ``fit`` drives the loop with a progress bar and early
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 import torch
 
@@ -18,11 +19,38 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class EpochReport:
+    """One finished epoch of one training stage (a run may have several: pretrain, finetune)."""
+
+    stage: str
+    epoch: int  # 1-based
+    epochs: int | None  # the stage's planned epochs (early stopping may end it sooner)
+    metrics: Mapping[str, float]
+
+
+# Called after every epoch (the CLI's hook writes the job's progress row); must be quick.
+EpochHook = Callable[[EpochReport], None]
+_installed_hook: EpochHook | None = None
+
+
+def install_epoch_hook(hook: EpochHook | None) -> None:
+    """The hook every ``TrainingOptions`` made afterwards in this process gets by default
+    (``deeprec train --job-id N`` installs one that records the job's progress)."""
+    global _installed_hook
+    _installed_hook = hook
+
+
+def _default_hook() -> EpochHook | None:
+    return _installed_hook
+
+
+@dataclass(frozen=True)
 class TrainingOptions:
     device: str = "auto"
     seed: int = 42
     epochs: int = 30
     progress: bool = True
+    on_epoch: EpochHook | None = field(default_factory=_default_hook, compare=False, repr=False)
 
     @property
     def torch_device(self) -> torch.device:
@@ -35,8 +63,18 @@ class TrainingOptions:
         return gen
 
 
-def log_epoch(model: str, epoch: int, metrics: dict[str, float]) -> None:
+def log_epoch(
+    model: str,
+    epoch: int,
+    metrics: dict[str, float],
+    *,
+    epochs: int | None = None,
+    options: TrainingOptions | None = None,
+) -> None:
+    """Log an epoch's metrics as key/value; with ``options``, pass it to their ``on_epoch``."""
     pairs = " ".join(
         f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()
     )
     log.info("%s epoch=%d %s", model, epoch, pairs)
+    if options is not None and options.on_epoch is not None:
+        options.on_epoch(EpochReport(model, epoch, epochs, dict(metrics)))

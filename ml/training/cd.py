@@ -150,7 +150,7 @@ def train_bernoulli_rbm(
         if validation is not None:
             metrics.update(_bernoulli_eval(rbm, validation.float(), device, "val_", 4096))
         history.append(metrics)
-        log_epoch(name, epoch, metrics)
+        log_epoch(name, epoch, metrics, epochs=epochs, options=options)
         bar.set_postfix(recon=f"{metrics['recon_error']:.4f}")
     return history
 

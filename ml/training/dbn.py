@@ -114,7 +114,7 @@ def finetune(
         if validation is not None:
             metrics["val_mse"] = reconstruction_mse(model, validation.float().to(device))
         history.append(metrics)
-        log_epoch("dbn-finetune", epoch, metrics)
+        log_epoch("dbn-finetune", epoch, metrics, epochs=config.finetune_epochs, options=options)
         bar.set_postfix(mse=f"{metrics['mse']:.4f}")
     return history
 

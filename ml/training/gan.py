@@ -96,14 +96,17 @@ class GANTrainer:
             self.model.generator.parameters(), lr=config.learning_rate, betas=betas
         )
         self.ema = copy.deepcopy(self.model.generator).eval().requires_grad_(False)
+        self._ema_params = list(self.ema.parameters())
+        self._live_params = list(self.model.generator.parameters())
         self.history = GANHistory()
         self.epoch = 0
 
     @torch.no_grad()
     def _update_ema(self) -> None:
         decay = self.config.ema_decay
-        for avg, cur in zip(self.ema.parameters(), self.model.generator.parameters(), strict=True):
-            avg.lerp_(cur, 1.0 - decay)
+        # One fused call over every parameter (per-tensor Python loops cost more than the maths
+        # on 8x8 images).
+        torch._foreach_lerp_(self._ema_params, self._live_params, 1.0 - decay)
         for avg_buf, cur_buf in zip(
             self.ema.buffers(), self.model.generator.buffers(), strict=True
         ):
@@ -114,41 +117,61 @@ class GANTrainer:
             n, self.config.latent_dim, generator=self.noise_gen, device=self.device
         )  # (n, Z)
 
-    def _step(self, real: Tensor, labels: Tensor | None) -> dict[str, float]:
+    def _d_logits(self, real: Tensor, fake: Tensor, labels: Tensor | None) -> tuple[Tensor, Tensor]:
+        """D's logits for a real and a generated batch: one pass over both when D has no batch
+        norm (the MLP), so each step pays for one forward instead of two."""
+        model = self.model
+        if self.config.resolved_architecture != "mlp":
+            return model.discriminator_logits(real, labels), model.discriminator_logits(
+                fake, labels
+            )
+        both_labels = None if labels is None else torch.cat([labels, labels])
+        logits = model.discriminator_logits(torch.cat([real, fake]), both_labels)  # (2n,)
+        return logits[: len(real)], logits[len(real) :]
+
+    def _step(self, real: Tensor, labels: Tensor | None) -> Tensor:
+        """One discriminator and one generator update; returns the step's
+        (d_loss, g_loss, d_real, d_fake) as one tensor (no per-step sync with Python)."""
         model, n = self.model, len(real)
+        fake = model.generate(self._noise(n), labels)  # (n, P), kept for G's update
         # Discriminator: real -> smoothed 1, fake -> 0.
-        for _ in range(self.config.d_steps):
-            with torch.no_grad():
-                fake = model.generate(self._noise(n), labels)  # (n, P)
-            logit_real = model.discriminator_logits(real, labels)  # (n,)
-            logit_fake = model.discriminator_logits(fake, labels)  # (n,)
+        for step in range(self.config.d_steps):
+            if step > 0:  # extra D steps see new fakes
+                with torch.no_grad():
+                    fake = model.generate(self._noise(n), labels)
+            logit_real, logit_fake = self._d_logits(real, fake.detach(), labels)  # (n,), (n,)
             d_loss = F.binary_cross_entropy_with_logits(
                 logit_real, torch.full_like(logit_real, self.config.label_smoothing)
             ) + F.binary_cross_entropy_with_logits(logit_fake, torch.zeros_like(logit_fake))
             self.opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             self.opt_d.step()
-        # Generator: non-saturating loss -log D(G(z)).
-        fake = model.generate(self._noise(n), labels)
+        if self.config.d_steps > 1:
+            fake = model.generate(self._noise(n), labels)
+        # Generator: non-saturating loss -log D(G(z)), through the updated D (the DCGAN recipe:
+        # the same fakes D just saw, so G's forward pass is not paid twice).
         logit_gen = model.discriminator_logits(fake, labels)
         g_loss = F.binary_cross_entropy_with_logits(logit_gen, torch.ones_like(logit_gen))
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         self.opt_g.step()
         self._update_ema()
-        return {
-            "d_loss": d_loss.item(),
-            "g_loss": g_loss.item(),
-            "d_real": torch.sigmoid(logit_real.detach()).mean().item(),
-            "d_fake": torch.sigmoid(logit_fake.detach()).mean().item(),
-        }
+        with torch.no_grad():
+            return torch.stack(
+                [
+                    d_loss.detach(),
+                    g_loss.detach(),
+                    torch.sigmoid(logit_real.detach()).mean(),
+                    torch.sigmoid(logit_fake.detach()).mean(),
+                ]
+            )
 
     def train_epoch(self) -> dict[str, float]:
         self.model.train()
         bs = self.config.batch_size
         order = torch.randperm(len(self.images), generator=self.shuffle_gen).to(self.device)
-        sums: dict[str, float] = {}
         n_batches = len(order) // bs  # drop the last partial batch (batch norm likes full ones)
+        sums = torch.zeros(4, device=self.device)
         # Dropout draws from torch's global generator: seed it from this run's generator inside
         # a forked RNG state, so the run is reproducible and the caller's state is untouched.
         dropout_seed = int(torch.randint(0, 2**62, (1,), generator=self.shuffle_gen))
@@ -158,10 +181,10 @@ class GANTrainer:
             for b in range(n_batches):
                 idx = order[b * bs : (b + 1) * bs]
                 labels = self.labels[idx] if self.labels is not None else None
-                for key, value in self._step(self.images[idx], labels).items():
-                    sums[key] = sums.get(key, 0.0) + value
+                sums += self._step(self.images[idx], labels)
         self.epoch += 1
-        metrics = {key: value / n_batches for key, value in sums.items()}
+        means = (sums / n_batches).tolist()
+        metrics = dict(zip(("d_loss", "g_loss", "d_real", "d_fake"), means, strict=True))
         self.history.append(metrics)
         return metrics
 
@@ -181,9 +204,9 @@ def train_gan(
 ) -> tuple[GAN, GANHistory]:
     """Train for ``options.epochs`` epochs with a progress bar; return the GAN and its history."""
     trainer = GANTrainer(config, options, images, labels)
-    bar = tqdm(range(options.epochs), desc="gan", disable=not options.progress)
+    bar = tqdm(range(1, options.epochs + 1), desc="gan", disable=not options.progress)
     for epoch in bar:
         metrics = trainer.train_epoch()
-        log_epoch("gan", epoch, metrics)
+        log_epoch("gan", epoch, metrics, epochs=options.epochs, options=options)
         bar.set_postfix(d=f"{metrics['d_loss']:.3f}", g=f"{metrics['g_loss']:.3f}")
     return trainer.finalize(), trainer.history

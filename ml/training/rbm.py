@@ -400,7 +400,7 @@ def fit_rbm(
     for epoch in bar:
         metrics = trainer.train_epoch(epoch)
         history.append(metrics)
-        log_epoch("rbm", epoch, metrics)
+        log_epoch("rbm", epoch, metrics, epochs=config.epochs, options=options)
         bar.set_postfix({k: f"{v:.4f}" for k, v in metrics.items() if k.startswith("val_")})
         if patience is not None and "val_ndcg@10" in metrics:
             if metrics["val_ndcg@10"] > best:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine
 
 from app.crud import activate_model_version, register_model_version
-from app.db.session import create_session_factory
+from app.db.session import create_db_engine, create_session_factory
 from app.services.model_sync import ActiveVersionSync
 from app.services.registry import ModelRegistry
 from ml.checkpoint import checkpoint_sha256, save_checkpoint
@@ -53,3 +56,19 @@ def test_sync_loads_what_another_process_activated(sqlite_engine: Engine, tmp_pa
         activate_model_version(session=session, version_id=v1.id)  # a rollback elsewhere
     assert sync.sync_once() == ["ease"]
     assert registry.get("ease").version == "v1"
+
+
+def test_an_unmigrated_database_is_one_clear_log_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'empty.db'}")
+    sync = ActiveVersionSync(ModelRegistry("cpu"), create_session_factory(engine), interval_s=0.02)
+    with caplog.at_level(logging.WARNING, logger="app.services.model_sync"):
+        sync.start()
+        time.sleep(0.5)  # many intervals
+        sync.stop()
+    engine.dispose()
+    lines = [r.getMessage() for r in caplog.records if r.name == "app.services.model_sync"]
+    assert len(lines) == 1, lines
+    assert "no schema" in lines[0] and "deeprec db upgrade" in lines[0]
+    assert "SELECT" not in lines[0] and "\n" not in lines[0]

@@ -17,6 +17,7 @@ from app.core.config import Settings
 from app.crud import create_training_job, get_training_job, register_model_version
 from app.db.session import create_session_factory
 from app.models import JobStatus
+from app.services.job_owner import owner_host
 from app.services.retrain import (
     TRAIN_COMMANDS,
     RetrainConflictError,
@@ -85,13 +86,15 @@ def test_one_active_job_per_model_type(sqlite_engine: Engine, tmp_path: Path) ->
     with jobs.session_factory() as session:
         job = get_training_job(session=session, job_id=first.id)
         assert job is not None
-        assert job.params["worker"] == {"host": socket.gethostname(), "pid": os.getpid()}
-        job.params = {**job.params, "worker": {"host": socket.gethostname(), "pid": dead.pid}}
+        assert (job.owner_host, job.owner_pid) == (owner_host(), os.getpid())
+        assert job.heartbeat_at is not None
+        job.owner_pid = dead.pid
         session.commit()
     assert jobs.recover_interrupted() == 1
     with jobs.session_factory() as session:
         job = get_training_job(session=session, job_id=first.id)
         assert job is not None and job.status == JobStatus.failed
+        assert f"process {dead.pid} on {socket.gethostname()}" in (job.error or "")
         assert "interrupted" in (job.error or "")
     jobs.create_job(RetrainRequest("ease", {}))
 
