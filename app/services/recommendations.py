@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from app.crud.errors import UnknownItemError, UnknownUserError
 from app.models import Rating, User
 from app.services.catalog import ItemCatalog, ItemInfo
+from app.services.content_sync import sync_catalogue
 from app.services.metrics import ServiceMetrics
 from app.services.registry import LoadedModel, ModelNotLoadedError, ModelRegistry
 from ml.inference import LOADERS, Recommender
@@ -168,6 +169,8 @@ def recommend(
         if model is not None:
             raise
         entry = None  # nothing loaded at all: popularity from the database still answers
+    if entry is not None:  # content models: serve the items created since training too
+        sync_catalogue(entry.model, catalog)
     if entry is None or not _knows_any(entry.model, seen):
         ranked = _popular(catalog, k, seen, exclude_seen, candidates)
         return Recommendations(

@@ -109,7 +109,7 @@ class ContentRecommender(Recommender):
         self.rule = rule
         self.state = state
         self.trained = state  # the catalogue as it was at training time
-        self.centre = state.codes.mean(axis=0) if len(state.codes) else 0.0
+        self.centre: np.ndarray = state.codes.mean(axis=0) if len(state.codes) else np.zeros(1)
 
     # ------------------------------------------------------------ catalogue
     def features(self, items: Sequence[ItemMeta]) -> tuple[np.ndarray, np.ndarray]:

@@ -296,7 +296,8 @@ class ContentAutoencoder(nn.Module):
             logits, x.clamp(0, 1), reduction="none"
         )
         mse = (logits - x) ** 2
-        per_feature = torch.where(binary, bce, mse) * self.feature_weights  # (B, F)
+        weights: torch.Tensor = self.feature_weights  # type: ignore[assignment]
+        per_feature = torch.where(binary, bce, mse) * weights  # (B, F)
         return per_feature.sum(dim=1).mean()
 
     @torch.inference_mode()

@@ -90,7 +90,13 @@ def fit_content_autoencoder(
         # item nearly the same hidden state and the codes collapsed to one point. Scale the
         # first layer to the number of features that are actually on.
         active = float(max(np.count_nonzero(features, axis=1).mean(), 1.0))
-        torch.nn.init.normal_(model.encoder[0].weight, std=1.0 / math.sqrt(active))
+        first: torch.nn.Linear = model.encoder[0]  # type: ignore[assignment]
+        torch.nn.init.normal_(first.weight, std=1.0 / math.sqrt(active))
+        # A feature no training item has (a word only a later description uses) never gets a
+        # gradient: start it at zero so it adds nothing, rather than a random push.
+        unseen = torch.from_numpy(~features.any(axis=0))
+        with torch.no_grad():
+            first.weight[:, unseen] = 0.0
     model = model.to(device)
     generator = options.generator(device)
     order_gen = torch.Generator().manual_seed(options.seed)
