@@ -220,7 +220,7 @@ class ContentConfig:
     batch_size: int = 128
     learning_rate: float = 3e-3
     weight_decay: float = 1e-5
-    map_l2: float = 10.0
+    map_l2: float = 300.0
     blend_k: float = 0.0
     ease_l2: float | None = None
     # Loss weight of each feature block: a film has one or two genres but several year and
