@@ -208,8 +208,9 @@ class ContentConfig:
     on the input (denoising). ``map_l2``: ridge penalty of the content -> collaborative map.
     ``blend_k``: the hybrid's collaborative weight is n / (n + blend_k) for an item with n
     training ratings (0: purely collaborative for every rated item). ``ease_l2``: EASE's lambda
-    (None: tuned on the validation pair). Defaults chosen on the validation pair
-    (``bench/bench_coldstart_items.py``).
+    (None: tuned on the validation pair). ``map_l2``, ``map_from``, ``profile`` and ``blend_k``
+    were chosen on the validation pairs of ``bench/bench_coldstart_items.py``; the autoencoder's
+    sizes, noise and epochs were not tuned.
     """
 
     n_features: int = 0
