@@ -171,6 +171,8 @@ class ContentRecommender(Recommender):
         if k <= 0:
             raise ValueError(f"k must be positive, got {k}")
         state = self.state  # one read: the whole answer comes from one catalogue
+        if len(state.items) == 0:
+            return []
         rows = self._rows(state, user_ratings)
         scores = self.rule.score(state, rows).astype(np.float64)  # (1, N)
         if candidates is not None:

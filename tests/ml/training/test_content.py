@@ -104,3 +104,11 @@ def test_a_damaged_checkpoint_is_refused(saved: dict[str, Path], tmp_path: Path)
     save_checkpoint(checkpoint, tmp_path / "bad")
     with pytest.raises(CheckpointError, match="inconsistent"):
         load_model(tmp_path / "bad")
+
+
+def test_an_empty_catalogue_answers_nothing(saved: dict[str, Path]) -> None:
+    model = load_recommender(saved["content"])
+    assert isinstance(model, ContentRecommender)
+    model.sync_catalogue([])
+    assert model.recommend({1: 5.0}, 5) == []
+    assert model.similar(1, 5) is None
