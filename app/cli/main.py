@@ -11,12 +11,13 @@ import sys
 
 import typer
 
-# Model families (autoencoder, baselines_train, dbn, gan, rbm) register their train/plot
+# Model families (autoencoder, baselines_train, content, dbn, gan, rbm) register their train/plot
 # commands on the `train` and `plot` groups when imported.
 from app.cli import (  # noqa: F401
     autoencoder,
     baseline,
     baselines_train,
+    content,
     data,
     db,
     dbn,

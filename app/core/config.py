@@ -39,7 +39,7 @@ class Settings(BaseSettings):
         description="Comma-separated model types that must be loaded for /readyz to answer 200.",
     )
     default_models: str = Field(
-        default="rbm,autoencoder,ease,autoencoder-images,rbm-images,dbn,gan",
+        default="rbm,autoencoder,ease,content,hybrid,autoencoder-images,rbm-images,dbn,gan",
         description="Comma-separated model types `deeprec bootstrap` trains when none is active.",
     )
     max_upload_bytes: int = Field(

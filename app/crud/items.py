@@ -1,12 +1,17 @@
-"""Items: lookups by id and genre, popularity counts."""
+"""Items: lookups by id and genre, popularity counts; creating and updating items."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
+import pandas as pd
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.crud._tx import write
+from app.crud.errors import ConflictError, InvalidValueError, UnknownItemError
 from app.models import Item, Rating
 
 
@@ -63,3 +68,75 @@ def item_popularity(*, session: Session, limit: int | None = None) -> dict[int, 
     if limit is not None:
         query = query.limit(limit)
     return {item_id: n for item_id, n in session.execute(query)}
+
+
+# ------------------------------------------------------------------ writes (POST/PATCH /v1/items)
+ITEM_FIELDS = ("title", "year", "genres", "description")
+
+
+def create_item(
+    *,
+    session: Session,
+    title: str,
+    year: int | None = None,
+    genres: Sequence[str] = (),
+    description: str | None = None,
+    item_id: int | None = None,
+) -> Item:
+    """A new item; with ``item_id=None`` it gets the next id after the largest one.
+
+    Two concurrent creates may pick the same id: the loser's insert fails on the primary key
+    and it tries the next id (a few times), so both succeed. An explicit ``item_id`` that
+    exists is a :class:`ConflictError`.
+    """
+    for _ in range(5):
+        with write(session):
+            chosen = item_id
+            if chosen is None:
+                chosen = (session.scalar(select(func.max(Item.id))) or 0) + 1
+            elif session.get(Item, chosen) is not None:
+                raise ConflictError(f"item {chosen} already exists")
+            item = Item(
+                id=chosen, title=title, year=year, genres=list(genres), description=description
+            )
+            session.add(item)
+            try:
+                session.flush()
+            except IntegrityError as exc:
+                if item_id is not None:
+                    raise ConflictError(f"item {item_id} already exists") from exc
+                session.rollback()
+                continue
+        return item
+    raise ConflictError("could not allocate an item id (too many concurrent creates); retry")
+
+
+def update_item(*, session: Session, item_id: int, changes: Mapping[str, Any]) -> Item:
+    """Set the given metadata fields (title, year, genres, description) of an existing item."""
+    unknown = sorted(set(changes) - set(ITEM_FIELDS))
+    if unknown:
+        raise InvalidValueError(f"cannot change {unknown}; changeable: {list(ITEM_FIELDS)}")
+    with write(session):
+        item = session.get(Item, item_id)
+        if item is None:
+            raise UnknownItemError([item_id])
+        for name, value in changes.items():
+            setattr(item, name, list(value) if name == "genres" else value)
+    return item
+
+
+def items_frame(*, session: Session) -> pd.DataFrame:
+    """Every item's metadata (item_id, title, year, genres, description), ascending by id: what
+    the content models train on."""
+    rows = session.execute(
+        select(Item.id, Item.title, Item.year, Item.genres, Item.description).order_by(Item.id)
+    ).all()
+    return pd.DataFrame(
+        {
+            "item_id": pd.Series([r[0] for r in rows], dtype="int64"),
+            "title": [r[1] for r in rows],
+            "year": pd.array([r[2] for r in rows], dtype="Int64"),
+            "genres": [list(r[3] or []) for r in rows],
+            "description": [r[4] for r in rows],
+        }
+    )

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 ITEM_EXAMPLE: dict[str, Any] = {
     "id": 50,
@@ -61,3 +61,63 @@ class SimilarItemsPublic(BaseModel):
     model: str
     model_version: str
     similar: list[ScoredItem] = Field(description="Cosine neighbours in embedding space.")
+
+
+# ------------------------------------------------------------- POST / PATCH /v1/items (admin)
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=512)]
+Genre = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+Year = Annotated[int, Field(ge=1800, le=2100)]
+Description = Annotated[str, StringConstraints(max_length=10_000)]
+NEW_ITEM_EXAMPLE: dict[str, Any] = {
+    "title": "The Clockmaker's Daughter",
+    "year": 2026,
+    "genres": ["Comedy", "Romance"],
+    "description": "A watch repairer falls for the woman who keeps breaking her clocks.",
+}
+
+
+class ItemCreate(BaseModel):
+    """A new film: its metadata is all the content models need to recommend it at once."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [NEW_ITEM_EXAMPLE]})
+
+    id: int | None = Field(default=None, ge=1, le=2**31 - 1, description="Default: next free.")
+    title: Title
+    year: Year | None = None
+    genres: list[Genre] = Field(default_factory=list, max_length=32)
+    description: Description | None = None
+
+
+class ItemUpdate(BaseModel):
+    """Metadata fields to change; fields left out stay as they are (null clears year or
+    description)."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"genres": ["Comedy", "Drama"]}]}
+    )
+
+    title: Title | None = None
+    year: Year | None = None
+    genres: list[Genre] | None = Field(default=None, max_length=32)
+    description: Description | None = None
+
+    @model_validator(mode="after")
+    def _something_to_change(self) -> ItemUpdate:
+        if not self.model_fields_set:
+            raise ValueError(
+                "nothing to change: send at least one of title, year, genres, description"
+            )
+        for name in ("title", "genres"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        return self
+
+    def changes(self) -> dict[str, Any]:
+        """Only the fields the client sent."""
+        return self.model_dump(exclude_unset=True)
+
+
+class ItemDetail(ItemPublic):
+    """An item with its free text, as written."""
+
+    description: str | None = None

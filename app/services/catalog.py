@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -29,6 +29,7 @@ class ItemInfo:
     title: str
     year: int | None
     genres: tuple[str, ...]
+    description: str | None = None  # free text, for the content models
 
 
 @dataclass(frozen=True)
@@ -61,12 +62,14 @@ class ItemCatalog:
     # ------------------------------------------------------------------ items
     def _load(self) -> _Snapshot:
         with self._session_factory() as session:
-            rows = session.execute(select(Item.id, Item.title, Item.year, Item.genres)).all()
+            rows = session.execute(
+                select(Item.id, Item.title, Item.year, Item.genres, Item.description)
+            ).all()
         items: dict[int, ItemInfo] = {}
         by_genre: dict[str, list[int]] = {}
         names: dict[str, str] = {}
-        for item_id, title, year, genres in rows:
-            info = ItemInfo(int(item_id), str(title), year, tuple(genres or ()))
+        for item_id, title, year, genres, description in rows:
+            info = ItemInfo(int(item_id), str(title), year, tuple(genres or ()), description)
             items[info.id] = info
             for genre in info.genres:
                 key = genre.casefold()
@@ -110,6 +113,11 @@ class ItemCatalog:
         if any(i not in items for i in wanted):
             items = self._current(missed=True).items
         return {i: items[i] for i in wanted if i in items}
+
+    def all_items(self) -> Mapping[int, ItemInfo]:
+        """Every item of the current snapshot; a refresh returns a NEW mapping, so its identity
+        tells a reader (the content models) that the catalogue may have changed."""
+        return self._current().items
 
     def genre_item_ids(self, genre: str) -> tuple[int, ...] | None:
         """Ids of the items of ``genre`` (case-insensitive); ``None`` for an unknown genre."""

@@ -27,6 +27,7 @@ from app.crud.serving import HotReads
 from app.models import Rating, User
 from app.services.answer_cache import AnswerCache, AnswerKey, model_fingerprint
 from app.services.catalog import ItemCatalog, ItemInfo
+from app.services.content_sync import follows_catalogue, sync_catalogue
 from app.services.metrics import ServiceMetrics
 from app.services.registry import LoadedModel, ModelNotLoadedError, ModelRegistry
 from ml.inference import IMAGE_MODEL_TYPES, LOADERS, Recommender
@@ -176,6 +177,8 @@ def _answer(
     exclude_seen: bool,
     candidates: tuple[int, ...] | None,
 ) -> Recommendations:
+    if entry is not None:  # content models: serve the items created since training too
+        sync_catalogue(entry.model, catalog)
     if entry is None or not _knows_any(entry.model, seen):
         ranked = _popular(catalog, k, seen, exclude_seen, candidates)
         return Recommendations(
@@ -290,6 +293,10 @@ def recommendation_answer(
     """
     candidates = _candidates(catalog, genre)
     entry = _resolve(registry, model)
+    if entry is not None and follows_catalogue(entry.model):
+        # A content model's answer also follows items added or edited since it loaded, which
+        # the key does not carry: computed every time rather than ever served stale.
+        cache = None
     if cache is not None and entry is not None:
         version = reads.ratings_version(user_id)
         cached = cache.get(answer_key(entry, user_id, version, k, exclude_seen, genre))

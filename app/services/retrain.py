@@ -52,7 +52,8 @@ from app.crud import (
     register_model_version,
     running_job,
 )
-from app.models import JobStatus, TrainingJob
+from app.crud.items import items_frame
+from app.models import TrainingJob
 from app.services import cpu_budget, worker_process
 from app.services.job_owner import (
     owner_host,
@@ -63,6 +64,7 @@ from app.services.job_owner import (
 from app.services.metrics import ServiceMetrics
 from app.services.registry import LoadedModel, ModelRegistry, stored_checkpoint_path
 from ml.checkpoint import CheckpointError, checkpoint_sha256, read_manifest
+from ml.data.items import write_items_csv
 from ml.inference import LOADERS
 
 log = logging.getLogger(__name__)
@@ -83,7 +85,12 @@ TRAIN_COMMANDS: dict[str, tuple[tuple[str, ...], bool]] = {
     # The conditional GAN serves labelled and unlabelled samples and trains in 400 epochs
     # (bench/results/gan.md); the unconditional default needs 1000.
     "gan": (("gan", "--conditional", "--epochs", "400"), False),
+    "content": (("content",), True),
+    "hybrid": (("hybrid",), True),
 }
+# Model types that also learn from item metadata: the job exports the items table beside the
+# ratings and passes it as ``--items``.
+METADATA_MODELS = frozenset({"content", "hybrid"})
 MAX_ERROR_CHARS = 2000
 PROGRESS_LOG_S = 10.0  # at most one progress line per job this often in the service's log
 # What a job's owner does with its progress while the worker trains: (job id, progress row).
@@ -131,14 +138,27 @@ def export_ratings(session: Session, path: Path) -> int:
     return len(frame)
 
 
+def export_items(session: Session, path: Path) -> int:
+    """Write every item's metadata as CSV (``ml.data.items``'s layout)."""
+    frame = items_frame(session=session)
+    write_items_csv(frame, path)
+    return len(frame)
+
+
 def train_command(
-    python: str, request: RetrainRequest, ratings: Path | None, out: Path
+    python: str,
+    request: RetrainRequest,
+    ratings: Path | None,
+    out: Path,
+    items: Path | None = None,
 ) -> list[str]:
     """The worker's command line: ``python -m app.cli.main train ...`` for the model type."""
     words, _ = TRAIN_COMMANDS.get(request.model_type, ((request.model_type,), True))
     command = [python, "-m", "app.cli.main", "train", *words]
     if ratings is not None:
         command += ["--ratings", str(ratings)]
+    if items is not None:
+        command += ["--items", str(items)]
     command += ["--out", str(out), "--params-json", json.dumps(request.params)]
     if request.epochs is not None:
         command += ["--epochs", str(request.epochs)]
@@ -347,8 +367,13 @@ class RetrainManager:
                     with self.session_factory() as session:
                         n = export_ratings(session, ratings_file)
                     log.info("retrain job %d: %s on %d ratings", job_id, request.model_type, n)
+                items_file: Path | None = None
+                if request.model_type in METADATA_MODELS:
+                    items_file = tmp / "items.csv"
+                    with self.session_factory() as session:
+                        export_items(session, items_file)
                 self._phase(job_id, "training")
-                self._train(job_id, request, ratings_file, out)
+                self._train(job_id, request, ratings_file, out, items_file)
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
             self._phase(job_id, "loading the checkpoint")
@@ -402,9 +427,16 @@ class RetrainManager:
             progress = dict(job.progress or {}) if job is not None else {}
             record_progress(session=session, job_id=job_id, progress={**progress, "phase": phase})
 
-    def _train(self, job_id: int, request: RetrainRequest, ratings: Path | None, out: Path) -> None:
+    def _train(
+        self,
+        job_id: int,
+        request: RetrainRequest,
+        ratings: Path | None,
+        out: Path,
+        items: Path | None = None,
+    ) -> None:
         out.parent.mkdir(parents=True, exist_ok=True)
-        command = train_command(self.python, request, ratings, out)
+        command = train_command(self.python, request, ratings, out, items)
         env = {
             **os.environ,
             "PYTHONUNBUFFERED": "1",

@@ -117,6 +117,8 @@ LOADERS: dict[str, str] = {
     "rbm-images": "ml.inference.dbn:load_rbm_images",
     "dbn": "ml.inference.dbn:load",
     "gan": "ml.inference.gan:load",
+    "content": "ml.inference.content:load",
+    "hybrid": "ml.inference.content:load",
 }
 # The model types that load into something other than a Recommender (images, digits): known
 # without loading them, so a request naming one gets the same answer whether it is loaded or not.

@@ -1,16 +1,25 @@
-"""Items: metadata, and nearest neighbours in a model's item-embedding space."""
+"""Items: metadata, nearest neighbours (by ratings or by content), and creating or editing
+films (admin)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, status
 
-from app.api.deps import CatalogDep, MetricsDep, RegistryDep
+from app.api.deps import AdminDep, CatalogDep, MetricsDep, RegistryDep, SessionDep
 from app.crud.errors import UnknownItemError
-from app.schemas.common import ERROR_RESPONSES
-from app.schemas.item import ItemPublic, ScoredItem, SimilarItemsPublic
+from app.schemas.common import ERROR_RESPONSES, ErrorPublic
+from app.schemas.item import (
+    ItemCreate,
+    ItemDetail,
+    ItemPublic,
+    ItemUpdate,
+    ScoredItem,
+    SimilarItemsPublic,
+)
 from app.services.catalog import ItemInfo
+from app.services.content import add_item, edit_item, similar_by_content
 from app.services.recommendations import similar_items
 
 router = APIRouter(prefix="/v1/items", tags=["items"], responses=ERROR_RESPONSES)
@@ -42,9 +51,17 @@ def similar(
         str | None,
         Query(max_length=64, description="A model with item embeddings; default: the best."),
     ] = None,
+    by: Annotated[
+        Literal["ratings", "content"],
+        Query(
+            description="ratings: a collaborative model's item embeddings; content: the content "
+            "model's codes of the item metadata (items added since training included)."
+        ),
+    ] = "ratings",
 ) -> SimilarItemsPublic:
     """The k items closest to this one (cosine similarity of the model's item embeddings)."""
-    entry, info, neighbours = similar_items(
+    find = similar_by_content if by == "content" else similar_items
+    entry, info, neighbours = find(
         registry=registry, catalog=catalog, metrics=metrics, item_id=item_id, k=k, model=model
     )
     return SimilarItemsPublic(
@@ -53,3 +70,65 @@ def similar(
         model_version=entry.version,
         similar=[ScoredItem.of(n.item, n.score) for n in neighbours],
     )
+
+
+# ------------------------------------------------------------------ admin: create and edit films
+ADMIN_RESPONSES: dict[int | str, dict[str, object]] = {
+    401: {"model": ErrorPublic, "description": "No admin token sent."},
+    403: {"model": ErrorPublic, "description": "Wrong admin token."},
+    503: {"model": ErrorPublic, "description": "Admin is disabled (no token configured)."},
+}
+
+
+def _detail(info: ItemInfo) -> ItemDetail:
+    return ItemDetail(
+        id=info.id,
+        title=info.title,
+        year=info.year,
+        genres=list(info.genres),
+        description=info.description,
+    )
+
+
+@router.post(
+    "",
+    response_model=ItemDetail,
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[AdminDep],
+    responses={
+        **ADMIN_RESPONSES,
+        409: {"model": ErrorPublic, "description": "An item with that id exists."},
+    },
+)
+def create(
+    body: ItemCreate, session: SessionDep, registry: RegistryDep, catalog: CatalogDep
+) -> ItemDetail:
+    """Add a film. It is persisted, and the content models (``content``, ``hybrid``) recommend
+    it and list it among similar items at once, from its metadata: no retraining."""
+    fields = {"item_id": body.id, **body.model_dump(exclude={"id"})}
+    info = add_item(session=session, registry=registry, catalog=catalog, fields=fields)
+    return _detail(info)
+
+
+@router.patch(
+    "/{item_id}",
+    response_model=ItemDetail,
+    dependencies=[AdminDep],
+    responses=ADMIN_RESPONSES,
+)
+def update(
+    item_id: ItemId,
+    body: ItemUpdate,
+    session: SessionDep,
+    registry: RegistryDep,
+    catalog: CatalogDep,
+) -> ItemDetail:
+    """Change a film's title, year, genres or description; the content models re-embed it."""
+    info = edit_item(
+        session=session,
+        registry=registry,
+        catalog=catalog,
+        item_id=item_id,
+        changes=body.changes(),
+    )
+    return _detail(info)
