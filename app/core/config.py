@@ -136,7 +136,8 @@ class Settings(BaseSettings):
         default=None,
         ge=1,
         le=256,
-        description="Thread cap of a retrain subprocess (OMP/MKL/torch); default: half the cores.",
+        description="Thread cap of the service's retrain subprocesses (OMP/MKL/torch); "
+        "default: half the cores.",
     )
     retrain_nice: int = Field(
         default=10,
