@@ -496,7 +496,7 @@ def stage_breakdown(url: str, root: Path) -> dict[str, dict[str, float]]:
     sessions = create_session_factory(engine)
     reads = HotReads(engine)
     catalog = ItemCatalog(sessions)
-    registry = ModelRegistry("cpu")
+    registry = ModelRegistry("cpu", checkpoint_dir=root / "checkpoints")
     with sessions() as session:
         for row in list_active_model_versions(session=session):
             registry.load_and_swap(
