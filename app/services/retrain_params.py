@@ -75,6 +75,12 @@ def _gan() -> Any:
     return GANConfig(side=8)
 
 
+def _content() -> Any:
+    from ml.models.content import ContentConfig
+
+    return ContentConfig()
+
+
 # model_type -> the config its `deeprec train` command applies --params-json to.
 BASE_CONFIGS: dict[str, Callable[[], Any]] = {
     "rbm": _rbm,
@@ -86,6 +92,8 @@ BASE_CONFIGS: dict[str, Callable[[], Any]] = {
     "rbm-images": _rbm_images,
     "dbn": _dbn,
     "gan": _gan,
+    "content": _content,
+    "hybrid": _content,
 }
 
 

@@ -14,6 +14,7 @@ from app.crud import bulk_load, get_active_model_version
 from app.crud.items import create_item
 from app.db.session import create_session_factory
 from app.models import JobStatus
+from app.services.registry import resolve_checkpoint_path
 from app.services.retrain import RetrainManager, RetrainRequest, export_items, train_command
 from ml.data.items import read_items_csv
 from ml.data.schema import RatingsDataset, normalise_ratings
@@ -51,8 +52,9 @@ def test_retrain_exports_item_metadata_and_trains_the_content_model(
     assert exported.set_index("item_id").loc[13, "description"] == "dust"
     assert exported.set_index("item_id").loc[1, "genres"] == ["Action"]
 
+    settings = Settings(data_dir=tmp_path, database_url=str(sqlite_engine.url))
     jobs = RetrainManager(
-        settings=Settings(data_dir=tmp_path, database_url=str(sqlite_engine.url)),
+        settings=settings,
         session_factory=factory,
         registry=None,
     )
@@ -62,7 +64,9 @@ def test_retrain_exports_item_metadata_and_trains_the_content_model(
     with factory() as session:
         active = get_active_model_version(session=session, model_type="content")
     assert active is not None and "ndcg@10_all" in active.metrics
-    model = load_model(active.checkpoint_path)
+    model = load_model(
+        resolve_checkpoint_path(active.checkpoint_path, settings.resolved_checkpoint_dir)
+    )
     assert isinstance(model, ContentRecommender)
     assert "Western" in model.featurizer.genres  # learned from the exported items table
     assert 13 in model.items  # the unrated item is in the catalogue it serves
