@@ -61,3 +61,31 @@ class SimilarItemsPublic(BaseModel):
     model: str
     model_version: str
     similar: list[ScoredItem] = Field(description="Cosine neighbours in embedding space.")
+
+
+class ItemsPage(BaseModel):
+    """One page of a catalogue search."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [ITEM_EXAMPLE],
+                    "total": 1,
+                    "limit": 20,
+                    "offset": 0,
+                    "q": "star wars",
+                    "genre": None,
+                    "genres": ["Action", "Adventure", "Comedy"],
+                }
+            ]
+        }
+    )
+
+    items: list[ItemPublic]
+    total: int = Field(description="Matches in all (every page).")
+    limit: int
+    offset: int
+    q: str | None = None
+    genre: str | None = None
+    genres: list[str] = Field(description="Every genre in the catalogue (for a filter).")
