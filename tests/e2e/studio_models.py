@@ -57,19 +57,30 @@ def ratings_checkpoints(dataset: RatingsDataset) -> dict[str, Checkpoint]:
     }
 
 
-def image_checkpoints() -> dict[str, Checkpoint]:
-    """Digit autoencoder, image RBM, DBN and a conditional GAN on the real 8x8 digits."""
+def image_checkpoints(showcase: bool = False) -> dict[str, Checkpoint]:
+    """Digit autoencoder, image RBM, DBN and a conditional GAN on the real 8x8 digits.
+
+    ``showcase`` trains long enough for pictures worth showing (the README's screenshots: the
+    GAN's digits become legible after about 150 epochs), minutes instead of seconds.
+    """
     data = load_images("digits")
     images, labels = data.train_images, data.train_labels
+    epochs = (
+        {"ae": 60, "rbm": 20, "dbn": 10, "tune": 20, "gan": 150}
+        if showcase
+        else {"ae": 10, "rbm": 3, "dbn": 2, "tune": 2, "gan": 10}
+    )
     autoencoder = train_images(
-        data, apply_variants(image_config(64), "denoising"), replace(OPTIONS, epochs=20)
+        data, apply_variants(image_config(64), "denoising"), replace(OPTIONS, epochs=epochs["ae"])
     )
     rbm_config = BernoulliRBMConfig(n_visible=64, n_hidden=64)
-    rbm, _ = train_rbm_images(images, rbm_config, replace(OPTIONS, epochs=5))
-    dbn_config = DBNConfig(layers=(64, 48, 16), pretrain_epochs=3, finetune_epochs=5)
-    dbn, _ = train_dbn(images, dbn_config, replace(OPTIONS, epochs=3))
-    gan_config = GANConfig(hidden=64, latent_dim=16, conditional=True)
-    gan, _ = train_gan(images, labels, gan_config, replace(OPTIONS, epochs=30))
+    rbm, _ = train_rbm_images(images, rbm_config, replace(OPTIONS, epochs=epochs["rbm"]))
+    dbn_config = DBNConfig(
+        layers=(64, 48, 16), pretrain_epochs=epochs["dbn"], finetune_epochs=epochs["tune"]
+    )
+    dbn, _ = train_dbn(images, dbn_config, replace(OPTIONS, epochs=epochs["dbn"]))
+    gan_config = GANConfig(hidden=128 if showcase else 32, latent_dim=16, conditional=True)
+    gan, _ = train_gan(images, labels, gan_config, replace(OPTIONS, epochs=epochs["gan"]))
     return {
         "autoencoder-images": autoencoder,
         "rbm-images": Checkpoint(
@@ -87,12 +98,14 @@ def image_checkpoints() -> dict[str, Checkpoint]:
     }
 
 
-def train_studio_models(dataset: RatingsDataset, root: Path) -> dict[str, Path]:
+def train_studio_models(
+    dataset: RatingsDataset, root: Path, *, showcase: bool = False
+) -> dict[str, Path]:
     """Every checkpoint, saved under ``root``: model type -> checkpoint folder."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # small models: a second thread only contends on a busy machine
     try:
-        trained = {**ratings_checkpoints(dataset), **image_checkpoints()}
+        trained = {**ratings_checkpoints(dataset), **image_checkpoints(showcase)}
     finally:
         torch.set_num_threads(threads)
     return {name: save_checkpoint(ckpt, root / name) for name, ckpt in trained.items()}

@@ -3,7 +3,7 @@
 // thousands of films stay smooth. Colour = the film's first genre; the user's films are ringed.
 import { api } from "./api.js";
 import { openFilm, remember } from "./films.js";
-import { embeddingTypes, loadModels, onChange, state } from "./state.js";
+import { embeddingTypes, loadModels, onChange, restoreUser, state } from "./state.js";
 import { $, h, markReady, showError } from "./ui.js";
 
 const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2",
@@ -33,7 +33,7 @@ export async function show() {
   // A hidden view has no size: redraw only when the canvas is on screen.
   new ResizeObserver(() => { if (points.length && canvas.clientWidth) { layout(); render(); } }).observe(canvas);
   onChange(() => { if (points.length && canvas.clientWidth) render(); });
-  await loadModels();
+  await Promise.all([loadModels(), restoreUser()]);
   const select = $("#map-model");
   const types = embeddingTypes();
   select.replaceChildren(...types.map((t) => h("option", { value: t }, t)));

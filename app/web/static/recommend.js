@@ -33,6 +33,12 @@ export async function show() {
   $("#search-form").addEventListener("submit", (event) => { event.preventDefault(); offset = 0; search(); });
   $("#search-prev").addEventListener("click", () => { offset = Math.max(0, offset - PAGE); search(); });
   $("#search-next").addEventListener("click", () => { offset += PAGE; search(); });
+  // The catalogue page does not wait for the user or the models: all three requests at once.
+  const searched = search();
+  await Promise.all([loadModels(), restoreUser()]);
+  renderUser();
+  await Promise.all([searched, renderRatings(), recommend()]);
+  markReady("recommend");
   onChange((what, detail) => {
     renderUser();
     recommend();
@@ -41,12 +47,6 @@ export async function show() {
     if (what === "user") { search(); renderRatings(); }
     else if (detail && detail.added) renderRatings();
   });
-  // The catalogue page does not wait for the user or the models: all three requests at once.
-  const searched = search();
-  await Promise.all([loadModels(), restoreUser()]);
-  renderUser();
-  await Promise.all([searched, renderRatings(), recommend()]);
-  markReady("recommend");
 }
 
 function renderUser() {
@@ -66,6 +66,7 @@ async function search() {
   const params = { q: $("#search-q").value.trim(), genre: $("#search-genre").value, limit: PAGE, offset };
   try {
     const page = await api("/v1/items", { params });
+    await restoreUser(); // the rows' stars show the user's ratings (fetched at the same time)
     if (seq !== searchSeq) return; // a newer search answered first
     remember(page.items);
     total = page.total;

@@ -69,13 +69,17 @@ export async function rate(itemId, rating) {
   emit("ratings", { itemId, added });
 }
 
-/** Restore the user remembered from a previous visit; forget it if it no longer exists. */
-export async function restoreUser() {
-  if (!state.userId) return;
-  try {
-    await setUser(state.userId);
-  } catch {
-    state.userId = null;
-    localStorage.removeItem(USER_KEY);
+let restoring = null;
+/** Restore the user remembered from a previous visit (once per page, whichever view asks first);
+ * forget it if it no longer exists. */
+export function restoreUser() {
+  if (!restoring) {
+    restoring = state.userId
+      ? setUser(state.userId).catch(() => {
+          state.userId = null;
+          localStorage.removeItem(USER_KEY);
+        })
+      : Promise.resolve();
   }
+  return restoring;
 }

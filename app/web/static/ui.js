@@ -56,7 +56,7 @@ export function starRating(title, value, onRate) {
     const label = h("label", { for: id, title: `${n} star${n > 1 ? "s" : ""}` },
       h("span", { "aria-hidden": "true" }, "★"),
       h("span", { class: "visually-hidden" }, `${n} star${n > 1 ? "s" : ""}`));
-    input.addEventListener("change", () => { paint(n); onRate(n); });
+    input.addEventListener("change", () => { group.setValue(n); onRate(n); });
     label.addEventListener("mouseenter", () => paint(n));
     label.addEventListener("mouseleave", () => paint(Number(group.dataset.value || 0)));
     labels.push(label);
