@@ -24,7 +24,14 @@ from typing import Any
 import httpx
 import pytest
 
-from app.crud import bulk_load, register_model_version
+from app.crud import (
+    bulk_load,
+    create_training_job,
+    mark_failed,
+    mark_running,
+    register_model_version,
+)
+from app.crud.training_jobs import record_progress
 from app.db import migrate
 from app.db.session import create_db_engine, create_session_factory
 from ml.checkpoint import checkpoint_sha256
@@ -69,8 +76,11 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
 
 
 @pytest.fixture(scope="module")
-def studio_url(tmp_path_factory: pytest.TempPathFactory, ml100k: RatingsDataset) -> Iterator[str]:
-    """A real server over ML-100K with small versions of every model family active."""
+def studio_server(
+    tmp_path_factory: pytest.TempPathFactory, ml100k: RatingsDataset
+) -> Iterator[tuple[str, str]]:
+    """A real server over ML-100K with small versions of every model family active: its base
+    URL and its database URL."""
     root = tmp_path_factory.mktemp("studio")
     url = f"sqlite:///{root / 'deeprec.db'}"
     migrate.upgrade(url)
@@ -112,7 +122,7 @@ def studio_url(tmp_path_factory: pytest.TempPathFactory, ml100k: RatingsDataset)
     try:
         with httpx.Client(base_url=base, timeout=30) as client:
             wait_ready(client, process, timeout=120)
-        yield base
+        yield base, url
     finally:
         process.terminate()
         try:
@@ -121,6 +131,11 @@ def studio_url(tmp_path_factory: pytest.TempPathFactory, ml100k: RatingsDataset)
             process.kill()
             process.wait()
         log.close()
+
+
+@pytest.fixture(scope="module")
+def studio_url(studio_server: tuple[str, str]) -> str:
+    return studio_server[0]
 
 
 @pytest.fixture
@@ -220,6 +235,14 @@ def test_the_map_draws_one_point_per_item(studio: Page) -> None:
     expect(studio.locator("#film-title")).to_have_text(title)
     studio.keyboard.press("Escape")
     screenshot(studio, "map")
+    # The keyboard walks the films too: arrow keys move from film to film, Enter opens one.
+    canvas.focus()
+    studio.keyboard.press("ArrowLeft")
+    expect(studio.locator("#map-tip")).to_be_visible()
+    title = studio.locator("#map-tip").inner_text().split(" — ")[0]
+    studio.keyboard.press("Enter")
+    expect(studio.locator("#film-title")).to_have_text(title)
+    studio.keyboard.press("Escape")
     studio.get_by_label("Autoencoder", exact=True).check()
     expect(studio.locator("#map-summary")).to_contain_text("autoencoder to 2-D", timeout=90_000)
     expect(canvas).to_have_attribute("data-points", "1682")
@@ -284,6 +307,36 @@ def test_a_retrain_started_from_the_page_shows_progress_and_ends_active(studio: 
     # The token stays with the tab only.
     assert studio.evaluate("sessionStorage.getItem('deeprec.adminToken')") == TOKEN
     assert studio.evaluate("localStorage.getItem('deeprec.adminToken')") is None
+
+
+def test_a_jobs_progress_and_failure_reason_show_as_they_are_recorded(
+    studio: Page, studio_server: tuple[str, str]
+) -> None:
+    """The page shows what a trainer reports (epoch of n, figure, elapsed, estimate) while the
+    job runs, then the reason it failed: the rows are written here as a worker would."""
+    engine = create_db_engine(studio_server[1])
+    sessions = create_session_factory(engine)
+    with sessions() as session:
+        job = create_training_job(session=session, model_type="rbm", params={})
+        mark_running(session=session, job_id=job.id)
+        progress = {"epoch": 3, "epochs": 10, "figure": "val_rmse", "value": 0.9312}
+        record_progress(
+            session=session, job_id=job.id, progress={**progress, "elapsed_s": 12.5, "eta_s": 29.1}
+        )
+    studio.add_init_script(UNLOCKED)
+    open_view(studio, "models")
+    live = studio.locator("#job-live")
+    expect(live).to_contain_text(f"Job {job.id}: rbm")
+    expect(live.get_by_label("Epoch 3 of 10")).to_have_attribute("value", "3")
+    expect(studio.locator("#job-facts")).to_have_text(
+        "val_rmse 0.9312 · elapsed 12.5 s · about 29.1 s left"
+    )
+    with sessions() as session:
+        mark_failed(session=session, job_id=job.id, error="error: the worker ran out of memory")
+    engine.dispose()
+    expect(studio.locator("#job-status")).to_have_attribute("data-status", "failed")
+    expect(live).to_contain_text("error: the worker ran out of memory")
+    expect(studio.locator(f"#jobs tr[data-job='{job.id}']")).to_contain_text("out of memory")
 
 
 def test_status_and_page_load_times(studio: Page) -> None:

@@ -29,6 +29,7 @@ export async function show() {
   canvas.addEventListener("pointermove", (event) => pick(event, false));
   canvas.addEventListener("pointerleave", () => { hover = null; blit(); $("#map-tip").hidden = true; });
   canvas.addEventListener("click", (event) => pick(event, true));
+  canvas.addEventListener("keydown", step);
   $("#map-form").addEventListener("change", () => load());
   // A hidden view has no size: redraw only when the canvas is on screen.
   new ResizeObserver(() => { if (points.length && canvas.clientWidth) { layout(); render(); } }).observe(canvas);
@@ -175,6 +176,45 @@ function blit() {
   }
 }
 
+/** Keyboard: arrow keys walk the films from left to right (up/down by ten), Enter opens one. */
+function step(event) {
+  if (!points.length) return;
+  const order = byX();
+  const moves = { ArrowRight: 1, ArrowLeft: -1, ArrowUp: 10, ArrowDown: -10 };
+  if (event.key === "Enter" && hover) {
+    event.preventDefault();
+    openFilm(hover.id);
+    return;
+  }
+  if (!(event.key in moves)) return;
+  event.preventDefault();
+  const at = hover ? order.indexOf(hover) : -1;
+  const next = order[Math.min(order.length - 1, Math.max(0, at + moves[event.key]))];
+  show1(next);
+}
+
+let sortedByX = null;
+function byX() {
+  if (!sortedByX || sortedByX.length !== points.length || !points.includes(sortedByX[0])) {
+    sortedByX = [...points].sort((a, b) => a.x - b.x);
+  }
+  return sortedByX;
+}
+
+function show1(found) {
+  const canvas = $("#map-canvas");
+  const rect = canvas.getBoundingClientRect();
+  hover = found;
+  blit();
+  const tip = $("#map-tip");
+  if (!found) { tip.hidden = true; canvas.style.cursor = "crosshair"; return; }
+  canvas.style.cursor = "pointer";
+  tip.textContent = `${found.title}${found.genres.length ? ` — ${found.genres.join(", ")}` : ""}`;
+  tip.hidden = false;
+  tip.style.left = `${Math.max(0, Math.min(found.x + 10, rect.width - 200))}px`;
+  tip.style.top = `${Math.max(0, found.y - 34)}px`;
+}
+
 function nearest(x, y) {
   const cx = Math.floor(x / CELL);
   const cy = Math.floor(y / CELL);
@@ -202,16 +242,7 @@ function pick(event, open) {
     if (found) openFilm(found.id);
     return;
   }
-  if (found === hover) return;
-  hover = found;
-  blit();
-  const tip = $("#map-tip");
-  if (!found) { tip.hidden = true; canvas.style.cursor = "crosshair"; return; }
-  canvas.style.cursor = "pointer";
-  tip.textContent = `${found.title}${found.genres.length ? ` — ${found.genres.join(", ")}` : ""}`;
-  tip.hidden = false;
-  tip.style.left = `${Math.min(found.x + 10, rect.width - 200)}px`;
-  tip.style.top = `${Math.max(0, found.y - 34)}px`;
+  if (found !== hover) show1(found);
 }
 
 function legend() {
