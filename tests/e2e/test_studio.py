@@ -287,6 +287,7 @@ def test_a_retrain_started_from_the_page_shows_progress_and_ends_active(studio: 
     studio.get_by_label("Admin token").fill(TOKEN)
     studio.get_by_role("button", name="Unlock").click()
     expect(studio.locator("#versions tr[data-model='ease']")).to_have_count(1)
+    expect(studio.get_by_label("Admin token")).to_be_hidden()
     # EASE retrains in seconds even on a busy machine; a neural model would also show its epochs.
     studio.locator("#retrain-model").select_option("ease")
     studio.get_by_label("Params (JSON)").fill('{"l2": 500}')
