@@ -31,14 +31,16 @@ export function filmLink(item) {
 
 /** Stars for a film that save the rating (and say so) when changed. */
 export function filmStars(item) {
-  return starRating(item.title, state.ratings.get(item.id), async (value) => {
+  const stars = starRating(item.title, state.ratings.get(item.id), async (value) => {
     try {
       await rate(item.id, value);
       toast(`Rated ${item.title}: ${value} of 5`);
     } catch (error) {
+      stars.setValue(Math.round(state.ratings.get(item.id) || 0)); // show what is stored
       showError(null, error);
     }
   });
+  return stars;
 }
 
 export async function openFilm(id) {

@@ -64,7 +64,11 @@ export function starRating(title, value, onRate) {
   }
   group.dataset.value = String(Math.round(value || 0));
   paint(Math.round(value || 0));
-  group.setValue = (v) => { group.dataset.value = String(v); paint(v); };
+  group.setValue = (v) => {
+    group.dataset.value = String(v);
+    group.querySelectorAll("input").forEach((input) => { input.checked = Number(input.value) === v; });
+    paint(v);
+  };
   return group;
 }
 
