@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -350,10 +351,10 @@ def test_status_and_page_load_times(studio: Page) -> None:
     timings = {}
     for view in VIEWS:
         open_view(studio, view)  # warm: the server's first answers (caches, lazy imports)
-        timings[view] = open_view(studio, view)
+        timings[view] = statistics.median(open_view(studio, view) for _ in range(3))
     if SCREENSHOTS:
         (DOCS / "studio_load.json").write_text(json.dumps(timings, indent=2) + "\n")
-    print(f"\nStudio page load, ms from navigation start to data drawn: {timings}")
+    print(f"\nStudio page load, ms from navigation start to data drawn (median of 3): {timings}")
     assert all(ms < 1000 for ms in timings.values()), timings
 
 
