@@ -38,6 +38,7 @@ from app.services.precompute import Precomputer
 from app.services.recommendations import InvalidRequestError
 from app.services.registry import ModelNotLoadedError, ModelRegistry, version_kwargs
 from app.services.retrain import RetrainConflictError, RetrainManager
+from app.web import install_studio
 from ml.device import resolve_device
 from ml.inference import LOADERS
 
@@ -193,6 +194,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = ServiceMetrics()
     app.include_router(api_router)
+    install_studio(app)
     install_error_handlers(app)
     app.add_middleware(RequestBodyGuard, max_bytes=settings.max_upload_bytes)
     app.add_middleware(PrometheusMiddleware, metrics=app.state.metrics)

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -140,3 +140,41 @@ def items_frame(*, session: Session) -> pd.DataFrame:
             "description": [r[4] for r in rows],
         }
     )
+
+
+def _like_pattern(text: str) -> str:
+    """``%text%`` for a case-insensitive LIKE, with the wildcards in ``text`` taken literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def search_items(
+    *, session: Session, q: str | None = None, genre: str | None = None, limit: int, offset: int
+) -> tuple[list[Item], int]:
+    """One page of the catalogue and the number of matches in all.
+
+    ``q`` matches anywhere in the title, case-insensitively; titles that START with it come
+    first, then by title in any case. ``genre``
+    keeps the items tagged with it (case-insensitive). Genres are a JSON list, filtered in Python
+    as in :func:`item_ids_by_genre`, so the query is the same on SQLite and PostgreSQL.
+    """
+    query = select(Item)
+    order: list[Any] = []
+    needle = (q or "").strip().casefold()
+    if needle:
+        title = func.lower(Item.title)
+        query = query.where(title.like(_like_pattern(needle), escape="\\"))
+        prefix = _like_pattern(needle)[1:]
+        order.append(case((title.like(prefix, escape="\\"), 0), else_=1))
+    query = query.order_by(*order, func.lower(Item.title), Item.title, Item.id)
+    wanted = (genre or "").strip().casefold()
+    if wanted:
+        matches = [
+            item
+            for item in session.scalars(query)
+            if any(g.casefold() == wanted for g in item.genres or ())
+        ]
+        return matches[offset : offset + limit], len(matches)
+    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    page = list(session.scalars(query.limit(limit).offset(offset)))
+    return page, int(total or 0)

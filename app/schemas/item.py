@@ -121,3 +121,31 @@ class ItemDetail(ItemPublic):
     """An item with its free text, as written."""
 
     description: str | None = None
+
+
+class ItemsPage(BaseModel):
+    """One page of a catalogue search."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [ITEM_EXAMPLE],
+                    "total": 1,
+                    "limit": 20,
+                    "offset": 0,
+                    "q": "star wars",
+                    "genre": None,
+                    "genres": ["Action", "Adventure", "Comedy"],
+                }
+            ]
+        }
+    )
+
+    items: list[ItemPublic]
+    total: int = Field(description="Matches in all (every page).")
+    limit: int
+    offset: int
+    q: str | None = None
+    genre: str | None = None
+    genres: list[str] = Field(description="Every genre in the catalogue (for a filter).")

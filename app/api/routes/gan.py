@@ -117,6 +117,48 @@ def samples(
     return Response(body.model_dump_json(), media_type="application/json", headers=headers)
 
 
+class GANInterpolationPublic(BaseModel):
+    model: str
+    model_version: str
+    seed_a: int
+    seed_b: int
+    label: int | None = Field(description="The label of every image (conditional GAN), if any.")
+    side: int
+    images: list[list[float]] = Field(description="steps images from seed_a's code to seed_b's.")
+
+
+@router.get("/interpolate", response_model=GANInterpolationPublic)
+def interpolate(
+    registry: RegistryDep,
+    metrics: MetricsDep,
+    seed_a: Annotated[int, Query(ge=0, le=MAX_SEED, description="Seed of the first code.")],
+    seed_b: Annotated[int, Query(ge=0, le=MAX_SEED, description="Seed of the last code.")],
+    steps: Annotated[int, Query(ge=2, le=64, description="Images along the path.")] = 8,
+    label: Annotated[
+        int | None, Query(ge=0, le=99, description="Digit to draw (conditional GAN only).")
+    ] = None,
+) -> GANInterpolationPublic:
+    """Images along the spherical path between the latent codes of two seeds (the codes that
+    ``/v1/gan/samples?n=1&seed=...`` draws its first image from)."""
+    sampler, version = _sampler(registry)
+    if label is None and sampler.conditional:
+        label = 0  # the sampler's own default for a conditional path, reported back
+    try:
+        with metrics.time_inference(MODEL_TYPE, "interpolate"):
+            images = sampler.interpolate(seed_a, seed_b, steps, label=label)
+    except ValueError as exc:
+        raise _unprocessable(str(exc)) from exc
+    return GANInterpolationPublic(
+        model=MODEL_TYPE,
+        model_version=version,
+        seed_a=seed_a,
+        seed_b=seed_b,
+        label=label,
+        side=sampler.side,
+        images=np.round(images.astype(np.float64), 5).tolist(),
+    )
+
+
 def discriminate_input(
     body: bytes, content_type: str, side: int
 ) -> tuple[np.ndarray, list[int] | None]:

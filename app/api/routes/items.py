@@ -1,5 +1,5 @@
-"""Items: metadata, nearest neighbours (by ratings or by content), and creating or editing
-films (admin)."""
+"""Items: search and pages of the catalogue, metadata, nearest neighbours (by ratings or by
+content), and creating or editing films (admin)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ from fastapi import APIRouter, Path, Query, status
 
 from app.api.deps import AdminDep, CatalogDep, MetricsDep, RegistryDep, SessionDep
 from app.crud.errors import UnknownItemError
+from app.crud.items import search_items
 from app.schemas.common import ERROR_RESPONSES, ErrorPublic
 from app.schemas.item import (
     ItemCreate,
     ItemDetail,
     ItemPublic,
+    ItemsPage,
     ItemUpdate,
     ScoredItem,
     SimilarItemsPublic,
@@ -29,6 +31,31 @@ ItemId = Annotated[int, Path(ge=1, le=2**31 - 1, description="Raw item id.")]
 
 def _public(info: ItemInfo) -> ItemPublic:
     return ItemPublic(id=info.id, title=info.title, year=info.year, genres=list(info.genres))
+
+
+@router.get("", response_model=ItemsPage)
+def search(
+    session: SessionDep,
+    catalog: CatalogDep,
+    q: Annotated[
+        str | None, Query(max_length=200, description="Part of the title (any case).")
+    ] = None,
+    genre: Annotated[str | None, Query(max_length=64, description="Only this genre.")] = None,
+    limit: Annotated[int, Query(ge=1, le=500, description="Items per page.")] = 20,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1, description="Items to skip.")] = 0,
+) -> ItemsPage:
+    """Search the catalogue by title and genre, a page at a time; titles starting with ``q``
+    come first, then alphabetical order."""
+    rows, total = search_items(session=session, q=q, genre=genre, limit=limit, offset=offset)
+    return ItemsPage(
+        items=[ItemPublic.model_validate(row) for row in rows],
+        total=total,
+        limit=limit,
+        offset=offset,
+        q=q or None,
+        genre=genre or None,
+        genres=list(catalog.genres()),
+    )
 
 
 @router.get("/{item_id}", response_model=ItemPublic)

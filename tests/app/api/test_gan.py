@@ -181,3 +181,25 @@ async def test_without_an_active_gan_the_routes_answer_503(client: httpx.AsyncCl
     response = await client.get("/v1/gan/samples")
     assert response.status_code == 503
     assert "gan" in response.json()["detail"]
+
+
+async def test_interpolation_runs_from_one_seed_to_the_other(
+    cgan_client: httpx.AsyncClient,
+) -> None:
+    params = {"seed_a": 5, "seed_b": 9, "steps": 6, "label": 3}
+    response = await cgan_client.get("/v1/gan/interpolate", params=params)
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["seed_a"], body["seed_b"], body["label"], body["side"]) == (5, 9, 3, 8)
+    images = np.asarray(body["images"])
+    assert images.shape == (6, 64) and images.min() >= 0 and images.max() <= 1
+    # The ends are the seeds' own samples (the first code each seed draws).
+    for seed, end in ((5, images[0]), (9, images[-1])):
+        one = await cgan_client.get("/v1/gan/samples", params={"n": 1, "seed": seed, "label": 3})
+        np.testing.assert_allclose(one.json()["images"][0], end, atol=1e-4)
+    default = await cgan_client.get("/v1/gan/interpolate", params={"seed_a": 1, "seed_b": 2})
+    assert default.json()["label"] == 0 and len(default.json()["images"]) == 8
+    for bad in ({"seed_a": 1}, {"seed_a": 1, "seed_b": 2, "steps": 1}, {**params, "label": 10}):
+        refused = await cgan_client.get("/v1/gan/interpolate", params=bad)
+        assert refused.status_code == 422, bad
+        assert "detail" in refused.json()

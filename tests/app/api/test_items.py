@@ -54,3 +54,54 @@ async def test_similar_items_need_a_model_with_embeddings(client: httpx.AsyncCli
     unrated = await client.get("/v1/items/33/similar")  # in the catalogue, never rated
     assert unrated.status_code == 422
     assert "vocabulary" in unrated.json()["detail"]
+
+
+async def test_search_items_by_title_in_any_case(client: httpx.AsyncClient) -> None:
+    response = await client.get("/v1/items", params={"q": "MOVIE 1"})
+    assert response.status_code == 200
+    body = response.json()
+    ids = [item["id"] for item in body["items"]]
+    assert ids == [1, *range(10, 20)]  # by title
+    assert body["total"] == 11  # "Planted Movie 1" and 10..19
+    assert body["q"] == "MOVIE 1" and body["genres"] == ["Action", "Comedy", "Drama"]
+    assert body["items"][0] == {
+        "id": 1,
+        "title": "Planted Movie 1",
+        "year": 1991,
+        "genres": ["Action"],
+    }
+    first = (await client.get("/v1/items", params={"q": "movie 1", "limit": 3})).json()
+    assert [item["id"] for item in first["items"]] == [1, 10, 11] and first["total"] == 11
+
+
+async def test_search_items_by_genre_in_pages(client: httpx.AsyncClient) -> None:
+    seen: list[int] = []
+    for offset in (0, 6, 12):
+        page = (
+            await client.get("/v1/items", params={"genre": "comedy", "limit": 6, "offset": offset})
+        ).json()
+        assert page["total"] == 15
+        seen += [item["id"] for item in page["items"]]
+        assert all(item["genres"] == ["Comedy"] for item in page["items"])
+    assert sorted(seen) == list(range(16, 31))
+    assert len(seen) == 15  # pages neither overlap nor skip
+    both = (await client.get("/v1/items", params={"genre": "Drama", "q": "movie 3"})).json()
+    assert [item["id"] for item in both["items"]] == [31, 32, 33, 34]
+    none = (await client.get("/v1/items", params={"genre": "Western"})).json()
+    assert none["items"] == [] and none["total"] == 0
+
+
+async def test_search_items_takes_wildcards_literally_and_checks_bounds(
+    client: httpx.AsyncClient,
+) -> None:
+    for text in ("%", "_lanted", "\\"):
+        body = (await client.get("/v1/items", params={"q": text})).json()
+        assert body["total"] == 0 and body["items"] == [], text
+    everything = (await client.get("/v1/items", params={"limit": 500})).json()
+    assert everything["total"] == 34 and len(everything["items"]) == 34
+    past_the_end = (await client.get("/v1/items", params={"offset": 40})).json()
+    assert past_the_end["items"] == [] and past_the_end["total"] == 34
+    for params in ({"limit": 0}, {"limit": 501}, {"offset": -1}, {"q": "x" * 201}):
+        response = await client.get("/v1/items", params=params)
+        assert response.status_code == 422, params
+        assert "detail" in response.json()
