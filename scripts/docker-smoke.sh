@@ -129,7 +129,7 @@ for _ in $(seq 600); do
   [ "$active" = "0" ] && break
   sleep 2
 done
-ok "background jobs of the missing families ended: $(python3 -c 'import json, sys; d = json.loads(sys.argv[1]); d = d["items"] if isinstance(d, dict) else d; print(", ".join(f"{j["model_type"]} {j["status"]}" for j in d))' "$jobs")"
+ok "background jobs of the missing families ended: $(python3 -c 'import json, sys; d = json.loads(sys.argv[1]); d = d["items"] if isinstance(d, dict) else d; print(", ".join(j["model_type"] + " " + j["status"] for j in d))' "$jobs")"
 job=$(curl -sf -X POST "$base/v1/admin/retrain" -H "Authorization: Bearer $TOKEN" \
   -H 'Content-Type: application/json' -d '{"model": "ease"}') || die "POST /v1/admin/retrain"
 job_id=$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["id"])' "$job")
