@@ -1,6 +1,7 @@
 """GAN benchmark on the 8x8 digits, judged by the independent classifier in bench/digit_classifier.
 
-Trains an unconditional and a conditional GAN (default config, fixed seed), then:
+Trains an unconditional (UNCONDITIONAL overrides) and a conditional GAN (default config), fixed
+seed, then:
 - on 1,000 unconditional samples: the judge's class shares (target: every class >= 5%) and mean
   top-class confidence (target >= 0.9);
 - the Fréchet distance in the judge's feature space to the held-out real digits, beside the same for
@@ -33,7 +34,11 @@ log = logging.getLogger(__name__)
 
 SEED = 42
 # Epochs per run: the conditional GAN learns its classes much sooner than the unconditional one.
-EPOCHS = {"unconditional": 1000, "conditional": 400}
+EPOCHS = {"unconditional": 1000, "conditional": 60}
+# The conditional GAN (the one the service trains) uses the default GANConfig. The unconditional
+# one keeps the earlier, slower setting: with the defaults its samples stayed below the judge's
+# confidence target (0.86 after 150 epochs, 0.88 after 300), so it is not cut to the same budget.
+UNCONDITIONAL = {"hidden": 512, "learning_rate": 2e-4, "ema_decay": 0.999}
 N_SAMPLES = 1000
 SAMPLE_SEED = 0
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -92,7 +97,9 @@ def main() -> None:
     histories: dict[str, GANHistory] = {}
     samplers: dict[str, GANSampler] = {}
     for name, conditional in (("unconditional", False), ("conditional", True)):
-        config = GANConfig(side=data.side, conditional=conditional)
+        config = GANConfig(
+            side=data.side, conditional=conditional, **({} if conditional else UNCONDITIONAL)
+        )
         options = TrainingOptions(device=device, seed=SEED, epochs=EPOCHS[name], progress=False)
         log.info("training the %s GAN for %d epochs", name, EPOCHS[name])
         started = time.perf_counter()
@@ -184,8 +191,9 @@ def main() -> None:
             f"held-out accuracy {judge.test_accuracy:.4f}, mean top-class confidence on real "
             f"held-out digits {real_test_report['mean_top_confidence']:.4f}.",
             "",
-            f"GANs: default `GANConfig` (MLP, non-saturating loss, label smoothing 0.9, EMA "
-            f"generator), epochs {EPOCHS}, seed {SEED}; {N_SAMPLES} samples with seed "
+            f"GANs: `GANConfig` (MLP, non-saturating loss, label smoothing 0.9, EMA generator; "
+            f"conditional: the defaults; unconditional: {UNCONDITIONAL}), epochs {EPOCHS}, "
+            f"seed {SEED}; {N_SAMPLES} samples with seed "
             f"{SAMPLE_SEED} (conditional: labels 0..9 in turn).",
             "",
             markdown_table(rows),

@@ -121,6 +121,15 @@ assert len(items) == 5 and all(t and not t.startswith("Movie ") for t in titles)
 print("ok: user 1 gets", "; ".join(titles))
 EOF
 
+# The server trains the missing default families in the background (--train-missing): wait for
+# those jobs to end (they are what a retrain of the same family would conflict with).
+for _ in $(seq 600); do
+  jobs=$(curl -sf "$base/v1/admin/jobs" -H "Authorization: Bearer $TOKEN") || die "GET /v1/admin/jobs"
+  active=$(python3 -c 'import json, sys; d = json.loads(sys.argv[1]); d = d["items"] if isinstance(d, dict) else d; print(sum(j["status"] in ("queued", "running") for j in d))' "$jobs")
+  [ "$active" = "0" ] && break
+  sleep 2
+done
+ok "background jobs of the missing families ended: $(python3 -c 'import json, sys; d = json.loads(sys.argv[1]); d = d["items"] if isinstance(d, dict) else d; print(", ".join(j["model_type"] + " " + j["status"] for j in d))' "$jobs")"
 job=$(curl -sf -X POST "$base/v1/admin/retrain" -H "Authorization: Bearer $TOKEN" \
   -H 'Content-Type: application/json' -d '{"model": "ease"}') || die "POST /v1/admin/retrain"
 job_id=$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["id"])' "$job")

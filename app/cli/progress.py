@@ -50,14 +50,16 @@ class JobProgress:
         self.min_interval_s = min_interval_s
         self.started = time.monotonic()
         self._stage: str | None = None
-        self._stage_started = self.started
+        self._stage_started = self._last_report = self.started
         self._last_write = 0.0
         self._warned = False
 
     def progress(self, report: EpochReport) -> dict[str, Any]:
         now = time.monotonic()
         if report.stage != self._stage or report.epoch == 1:
-            self._stage, self._stage_started = report.stage, now - 1e-9
+            # The stage began when the previous report (or the command) ended.
+            self._stage, self._stage_started = report.stage, self._last_report
+        self._last_report = now
         figure, value = headline(report.metrics)
         per_epoch = (now - self._stage_started) / max(report.epoch, 1)
         eta = per_epoch * (report.epochs - report.epoch) if report.epochs else None

@@ -82,9 +82,9 @@ TRAIN_COMMANDS: dict[str, tuple[tuple[str, ...], bool]] = {
     "autoencoder-images": (("autoencoder", "--target", "digits"), False),
     "rbm-images": (("rbm-images",), False),
     "dbn": (("dbn",), False),
-    # The conditional GAN serves labelled and unlabelled samples and trains in 400 epochs
-    # (bench/results/gan.md); the unconditional default needs 1000.
-    "gan": (("gan", "--conditional", "--epochs", "400"), False),
+    # The conditional GAN serves labelled and unlabelled samples and trains in 60 epochs
+    # (bench/results/gan.md).
+    "gan": (("gan", "--conditional", "--epochs", "60"), False),
     "content": (("content",), True),
     "hybrid": (("hybrid",), True),
 }

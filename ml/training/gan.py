@@ -96,8 +96,8 @@ class GANTrainer:
             self.model.generator.parameters(), lr=config.learning_rate, betas=betas
         )
         self.ema = copy.deepcopy(self.model.generator).eval().requires_grad_(False)
-        self._ema_params = list(self.ema.parameters())
-        self._live_params = list(self.model.generator.parameters())
+        self._ema_params: list[Tensor] = list(self.ema.parameters())
+        self._live_params: list[Tensor] = list(self.model.generator.parameters())
         self.history = GANHistory()
         self.epoch = 0
 

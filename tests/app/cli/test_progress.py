@@ -44,6 +44,15 @@ def test_epochs_reach_the_job_row_through_the_installed_hook(sqlite_engine: Engi
     assert line.startswith("gan epoch 2/4 d_loss=0.5000") and "s left" in line
 
 
+def test_the_first_epoch_already_has_an_estimate(sqlite_engine: Engine) -> None:
+    hook = JobProgress(str(sqlite_engine.url), job_id=1)
+    hook.started -= 10.0  # the command has run 10 s (loading) before the first epoch ended
+    hook._last_report = hook.started
+    first = hook.progress(EpochReport("rbm", 1, 20, {"loss": 1.0}))
+    hook.engine.dispose()
+    assert first["eta_s"] >= 19 * 9.0  # 19 epochs left at about 10 s each
+
+
 def test_a_report_says_which_stage_and_how_far() -> None:
     seen: list[EpochReport] = []
     options = TrainingOptions(device="cpu", on_epoch=seen.append)
