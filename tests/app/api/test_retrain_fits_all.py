@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import httpx
 import pytest
 
 from app.crud import count_ratings
+from app.services.registry import resolve_checkpoint_path
 from ml.checkpoint import load_checkpoint
 from ml.data.vocab import IdVocab
 from tests.app.api.conftest import N_ITEMS, admin_headers
@@ -40,11 +40,15 @@ async def test_posted_ratings_reach_the_retrained_model(client: httpx.AsyncClien
     versions = await client.get("/v1/admin/models?model=popularity", headers=admin_headers())
     row = next(v for v in versions.json() if v["id"] == done["model_version_id"])
 
-    manifest = json.loads((Path(row["checkpoint_path"]) / "manifest.json").read_text())
+    # Rows record the path relative to the checkpoint folder.
+    folder = resolve_checkpoint_path(
+        row["checkpoint_path"], app.state.settings.resolved_checkpoint_dir
+    )
+    manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["extra"]["fit"] == "all"
     assert manifest["extra"]["n_ratings_fitted"] == in_database
     # Every one of the 4 ratings counts (the protocol's train fold would have kept 3 of them).
-    checkpoint = load_checkpoint(row["checkpoint_path"])
+    checkpoint = load_checkpoint(folder)
     items = IdVocab.from_list(checkpoint.vocab["item"])
     counts = checkpoint.tensors["counts"].numpy()
     assert counts[items.encode(NEW_ITEMS)].tolist() == [1.0] * len(NEW_ITEMS)
