@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Query, status
 from app.api.deps import AdminDep, CatalogDep, MetricsDep, RegistryDep, SessionDep
 from app.crud.errors import UnknownItemError
 from app.crud.items import search_items
-from app.schemas.common import ERROR_RESPONSES, ErrorPublic
+from app.schemas.common import BODY_ERROR_RESPONSES, ERROR_RESPONSES, ErrorPublic
 from app.schemas.item import (
     ItemCreate,
     ItemDetail,
@@ -101,6 +101,7 @@ def similar(
 
 # ------------------------------------------------------------------ admin: create and edit films
 ADMIN_RESPONSES: dict[int | str, dict[str, object]] = {
+    **BODY_ERROR_RESPONSES,  # both routes take a JSON body
     401: {"model": ErrorPublic, "description": "No admin token sent."},
     403: {"model": ErrorPublic, "description": "Wrong admin token."},
     503: {"model": ErrorPublic, "description": "Admin is disabled (no token configured)."},

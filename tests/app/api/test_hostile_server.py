@@ -37,12 +37,14 @@ from ml.inference.dbn import model_tensors as dbn_tensors
 from ml.inference.gan import gan_tensors
 from ml.models.autoencoder import image_config, mult_dae_config
 from ml.models.autorec import AutoRecConfig
+from ml.models.content import ContentConfig
 from ml.models.dbn import DBN, DBNConfig
 from ml.models.gan import GANConfig
 from ml.models.rbm import BernoulliRBM, BernoulliRBMConfig
 from ml.training.autoencoder import train_images, train_ranking
 from ml.training.autorec import train_autorec
 from ml.training.base import TrainingOptions
+from ml.training.content import train_content, train_hybrid
 from ml.training.gan import train_gan
 from tests.app.api.conftest import ADMIN_TOKEN
 from tests.e2e.test_service import free_port, wait_ready
@@ -99,6 +101,7 @@ def small_models(root: Path, planted: RatingsDataset) -> dict[str, Path]:
             for param in module.parameters():
                 param.add_(torch.randn(param.shape, generator=generator) * 0.3)
     ratings = planted.ratings
+    content_config = ContentConfig(code_dim=4, hidden=8, epochs=2, batch_size=16, ease_l2=10.0)
     ranking = mult_dae_config(1, hidden=(8,), batch_size=8, noise_level=0.5, weight_decay=0.0)
     checkpoints = {
         "gan": Checkpoint("gan", dataclasses.asdict(gan_config), gan_tensors(gan)),
@@ -109,6 +112,8 @@ def small_models(root: Path, planted: RatingsDataset) -> dict[str, Path]:
         "autoencoder-images": train_images(digits, image_config(64), options),
         "autoencoder": train_ranking(ratings, ranking, options, data_sha256="x"),
         "autorec": train_autorec(ratings, AutoRecConfig(hidden=8, batch_size=8), options),
+        "content": train_content(planted, content_config, options),
+        "hybrid": train_hybrid(planted, content_config, options),
     }
     return {name: save_checkpoint(ckpt, root / name) for name, ckpt in checkpoints.items()}
 

