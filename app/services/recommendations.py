@@ -19,12 +19,9 @@ from typing import Literal
 
 import numpy as np
 import orjson
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from app.crud.errors import UnknownItemError, UnknownUserError
+from app.crud.errors import UnknownItemError
 from app.crud.serving import HotReads
-from app.models import Rating, User
 from app.services.answer_cache import AnswerCache, AnswerKey, model_fingerprint
 from app.services.catalog import ItemCatalog, ItemInfo
 from app.services.content_sync import follows_catalogue, sync_catalogue
@@ -78,34 +75,6 @@ def choose_recommender(registry: ModelRegistry, model: str | None) -> LoadedMode
             f"choose one of {sorted(recommender_types(registry))}"
         )
     return entry
-
-
-# The hot path reads a user's ratings through the DBAPI cursor of the session's connection:
-# SQLAlchemy's statement execution costs several times the query itself at this size.
-_PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
-_RATINGS_SQL = "SELECT item_id, rating FROM {table} WHERE user_id = {placeholder}"
-
-
-def user_ratings(session: Session, user_id: int) -> dict[int, float]:
-    """``{item_id: rating}`` read now; :class:`UnknownUserError` for a user that does not exist."""
-    connection = session.connection()
-    placeholder = _PLACEHOLDERS.get(connection.dialect.paramstyle)
-    if placeholder is None:  # another driver: the portable Core statement
-        table = Rating.__table__.c
-        rows = connection.execute(
-            select(table.item_id, table.rating).where(table.user_id == user_id)
-        ).all()
-    else:
-        cursor = connection.connection.cursor()
-        try:
-            sql = _RATINGS_SQL.format(table=Rating.__tablename__, placeholder=placeholder)
-            cursor.execute(sql, (user_id,))
-            rows = cursor.fetchall()
-        finally:
-            cursor.close()
-    if not rows and session.get(User, user_id) is None:
-        raise UnknownUserError(user_id)
-    return {int(item_id): float(value) for item_id, value in rows}
 
 
 def _candidates(catalog: ItemCatalog, genre: str | None) -> tuple[int, ...] | None:
@@ -194,33 +163,6 @@ def _answer(
         )
     return Recommendations(
         user_id, entry.model_type, entry.version, "model", _with_metadata(catalog, ranked)
-    )
-
-
-def recommend(
-    *,
-    session: Session,
-    registry: ModelRegistry,
-    catalog: ItemCatalog,
-    metrics: ServiceMetrics,
-    user_id: int,
-    k: int,
-    model: str | None,
-    exclude_seen: bool,
-    genre: str | None,
-) -> Recommendations:
-    candidates = _candidates(catalog, genre)
-    seen = user_ratings(session, user_id)
-    entry = _resolve(registry, model)
-    return _answer(
-        entry=entry,
-        catalog=catalog,
-        metrics=metrics,
-        user_id=user_id,
-        seen=seen,
-        k=k,
-        exclude_seen=exclude_seen,
-        candidates=candidates,
     )
 
 
