@@ -1,4 +1,4 @@
-"""Content-based serving: items created or edited at run time, and content neighbours.
+"""Content-based serving: items created or edited at run time, and which content model answers.
 
 A write invalidates the item catalogue and brings every loaded content model up to it before
 the request returns (``app.services.content_sync``), so the new film is recommendable at once.
@@ -12,13 +12,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from app.crud.errors import UnknownItemError
 from app.crud.items import create_item, update_item
 from app.models import Item
 from app.services.catalog import ItemCatalog, ItemInfo
-from app.services.content_sync import sync_all, sync_catalogue
-from app.services.metrics import ServiceMetrics
-from app.services.recommendations import InvalidRequestError, ScoredItemInfo
+from app.services.content_sync import sync_all
+from app.services.errors import InvalidRequestError
 from app.services.registry import LoadedModel, ModelNotLoadedError, ModelRegistry
 from ml.inference.content import ContentRecommender
 
@@ -84,30 +82,3 @@ def choose_content_model(registry: ModelRegistry, model: str | None) -> LoadedMo
         f"no content model is loaded (train one: `deeprec train content`); "
         f"loaded: {', '.join(loaded) or 'none'}",
     )
-
-
-def similar_by_content(
-    *,
-    registry: ModelRegistry,
-    catalog: ItemCatalog,
-    metrics: ServiceMetrics,
-    item_id: int,
-    k: int,
-    model: str | None,
-) -> tuple[LoadedModel, ItemInfo, list[ScoredItemInfo]]:
-    """Cosine neighbours of ``item_id`` among the content codes of the whole catalogue."""
-    info = catalog.get(item_id)
-    if info is None:
-        raise UnknownItemError([item_id])
-    entry = choose_content_model(registry, model)
-    recommender: ContentRecommender = entry.model
-    sync_catalogue(recommender, catalog)
-    with metrics.time_inference(entry.model_type, "similar"):
-        ranked = recommender.similar(item_id, k)
-    if ranked is None:  # created in another worker after this snapshot: refresh and retry
-        catalog.invalidate()
-        sync_catalogue(recommender, catalog)
-        ranked = recommender.similar(item_id, k) or []
-    infos = catalog.get_many(i for i, _ in ranked)
-    neighbours = [ScoredItemInfo(infos[i], score) for i, score in ranked if i in infos]
-    return entry, info, neighbours

@@ -20,21 +20,17 @@ from typing import Literal
 import numpy as np
 import orjson
 
-from app.crud.errors import UnknownItemError
 from app.crud.serving import HotReads
 from app.services.answer_cache import AnswerCache, AnswerKey, model_fingerprint
 from app.services.catalog import ItemCatalog, ItemInfo
 from app.services.content_sync import follows_catalogue, sync_catalogue
+from app.services.errors import InvalidRequestError
 from app.services.metrics import ServiceMetrics
 from app.services.registry import LoadedModel, ModelNotLoadedError, ModelRegistry
 from ml.inference import IMAGE_MODEL_TYPES, LOADERS, Recommender
 
 # Which loaded model answers when the client names none: the first loaded of these.
 DEFAULT_MODEL_ORDER: tuple[str, ...] = ("rbm", "autoencoder", "ease", "autorec", "popularity")
-
-
-class InvalidRequestError(ValueError):
-    """A parameter the service cannot honour (unknown genre, a model that cannot recommend)."""
 
 
 @dataclass(frozen=True)
@@ -296,9 +292,6 @@ def precompute_answer(
 
 
 # ------------------------------------------------------------------------- similar items
-_NORMALISED: dict[int, tuple[LoadedModel, np.ndarray]] = {}
-
-
 def item_embedding_types(registry: ModelRegistry) -> list[str]:
     return sorted(
         t
@@ -332,49 +325,3 @@ def choose_embedding_model(registry: ModelRegistry, model: str | None) -> Loaded
             f"choose one of {item_embedding_types(registry)}"
         )
     return entry
-
-
-def _unit_embeddings(entry: LoadedModel) -> np.ndarray:
-    """Row-normalised item embeddings (I, d), computed once per loaded model version."""
-    key = id(entry)
-    cached = _NORMALISED.get(key)
-    if cached is not None and cached[0] is entry:
-        return cached[1]
-    vectors = np.asarray(entry.model.item_embeddings(), dtype=np.float32)  # (I, d)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)  # (I, 1)
-    unit = vectors / np.maximum(norms, 1e-12)
-    _NORMALISED.clear()  # keep one model's embeddings at a time per process: bounded memory
-    _NORMALISED[key] = (entry, unit)
-    return unit
-
-
-def similar_items(
-    *,
-    registry: ModelRegistry,
-    catalog: ItemCatalog,
-    metrics: ServiceMetrics,
-    item_id: int,
-    k: int,
-    model: str | None,
-) -> tuple[LoadedModel, ItemInfo, list[ScoredItemInfo]]:
-    """Cosine neighbours of ``item_id`` in the model's item-embedding space."""
-    info = catalog.get(item_id)
-    if info is None:
-        raise UnknownItemError([item_id])
-    entry = choose_embedding_model(registry, model)
-    recommender: Recommender = entry.model
-    index = recommender.items.index_of(item_id)
-    if index is None:
-        raise InvalidRequestError(
-            f"item {item_id} is not in the {entry.model_type} model's vocabulary "
-            "(it had no ratings when the model was trained)"
-        )
-    with metrics.time_inference(entry.model_type, "similar"):
-        unit = _unit_embeddings(entry)
-        cosine = unit @ unit[index]  # (I,)
-        cosine[index] = -np.inf
-        k = min(k, len(cosine) - 1)
-        top = np.argpartition(-cosine, k - 1)[:k] if k > 0 else np.array([], dtype=np.int64)
-        top = top[np.argsort(-cosine[top], kind="stable")]
-    ranked = [(int(recommender.items.ids[i]), float(cosine[i])) for i in top]
-    return entry, info, _with_metadata(catalog, ranked)

@@ -12,6 +12,7 @@ checkpoint ``model_type`` to that function.
 from __future__ import annotations
 
 import importlib
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,19 @@ class Scorer(Protocol):
     def score(self, user_rows: sp.csr_matrix) -> np.ndarray: ...
 
 
+def nearest_rows(unit: np.ndarray, index: int, k: int) -> list[tuple[int, float]]:
+    """(row, cosine) of the k rows of ``unit`` (N, d), rows of unit length, nearest to row
+    ``index``, best first; the row itself is left out."""
+    cosine = unit @ unit[index]  # (N,)
+    cosine[index] = -np.inf
+    k = min(k, len(cosine) - 1)
+    if k <= 0:
+        return []
+    top = np.argpartition(-cosine, k - 1)[:k]
+    top = top[np.argsort(-cosine[top], kind="stable")]
+    return [(int(i), float(cosine[i])) for i in top]
+
+
 @dataclass
 class Recommender:
     """A loaded recommender: vocabularies, a fold-in scorer, optional rating predictions."""
@@ -43,6 +57,12 @@ class Recommender:
     item_embeddings: Callable[[], np.ndarray] | None = None
     user_embeddings: Callable[[sp.csr_matrix], np.ndarray] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # Unit-length item embeddings, computed on the first similar-items request and kept for
+    # the life of this loaded model (a new version is a new Recommender).
+    _unit_items: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
+    _unit_lock: threading.Lock = field(
+        default_factory=threading.Lock, init=False, repr=False, compare=False
+    )
 
     def rows_from_ratings(
         self, ratings: Mapping[int, float] | list[Mapping[int, float]]
@@ -104,6 +124,33 @@ class Recommender:
         ranked = top_k(scores, k, exclude=rows if exclude_seen else None)[0]
         ranked = ranked[np.isfinite(scores[0, ranked])]
         return [(int(self.items.ids[i]), float(scores[0, i])) for i in ranked]
+
+    def unit_item_embeddings(self) -> np.ndarray:
+        """(I, d) float32 item embeddings scaled to unit length, read-only: computed once per
+        loaded model, under a lock so that concurrent first requests compute them once."""
+        unit = self._unit_items
+        if unit is not None:
+            return unit
+        if self.item_embeddings is None:
+            raise ValueError(f"model {self.model_type!r} has no item embeddings")
+        with self._unit_lock:
+            if self._unit_items is None:
+                vectors = np.asarray(self.item_embeddings(), dtype=np.float32)  # (I, d)
+                norms = np.linalg.norm(vectors, axis=1, keepdims=True)  # (I, 1)
+                unit = vectors / np.maximum(norms, 1e-12)
+                unit.setflags(write=False)
+                self._unit_items = unit
+            return self._unit_items
+
+    def similar_items(self, item_id: int, k: int = 10) -> list[tuple[int, float]] | None:
+        """(item_id, cosine) of the k items nearest ``item_id`` in the model's item-embedding
+        space, best first; ``None`` when the model does not know the item. ``ValueError`` for
+        a model without item embeddings."""
+        unit = self.unit_item_embeddings()
+        index = self.items.index_of(item_id)
+        if index is None:
+            return None
+        return [(int(self.items.ids[i]), cosine) for i, cosine in nearest_rows(unit, index, k)]
 
 
 # checkpoint model_type -> "module:function" taking (Checkpoint, torch.device).

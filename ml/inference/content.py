@@ -20,7 +20,7 @@ import torch
 from ml.checkpoint import Checkpoint, CheckpointError
 from ml.data.vocab import IdVocab
 from ml.evaluation.evaluate import top_k
-from ml.inference import Recommender
+from ml.inference import Recommender, nearest_rows
 from ml.models.content import (
     CODES,
     COUNTS,
@@ -184,20 +184,16 @@ class ContentRecommender(Recommender):
         ranked = ranked[np.isfinite(scores[0, ranked])]
         return [(int(state.items.ids[i]), float(scores[0, i])) for i in ranked]
 
-    def similar(self, item_id: int, k: int = 10) -> list[tuple[int, float]] | None:
-        """(item_id, cosine) of the k items nearest in content space; None for an unknown id."""
-        state = self.state
+    def similar_items(self, item_id: int, k: int = 10) -> list[tuple[int, float]] | None:
+        """(item_id, cosine) of the k items nearest in content space over the current catalogue;
+        ``None`` for an id the catalogue does not hold."""
+        state = self.state  # one read: the whole answer comes from one catalogue
         index = state.items.index_of(item_id)
         if index is None:
             return None
-        cosine = state.unit @ state.unit[index]  # (N,)
-        cosine[index] = -np.inf
-        k = min(k, len(cosine) - 1)
-        if k <= 0:
-            return []
-        top = np.argpartition(-cosine, k - 1)[:k]
-        top = top[np.argsort(-cosine[top], kind="stable")]
-        return [(int(state.items.ids[i]), float(cosine[i])) for i in top]
+        return [
+            (int(state.items.ids[i]), cosine) for i, cosine in nearest_rows(state.unit, index, k)
+        ]
 
     def warm_up(self) -> None:
         if len(self.state.items):

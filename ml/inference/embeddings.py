@@ -185,15 +185,6 @@ def main_genres(genres: Sequence[Sequence[str]]) -> list[str]:
     return [min(gs, key=lambda g: (counts[g], g)) if len(gs) else "unknown" for gs in genres]
 
 
-def similar(embeddings: np.ndarray, index: int, k: int = 10) -> list[tuple[int, float]]:
-    """(row index, cosine similarity) of the k rows nearest to row ``index``, best first."""
-    unit = unit_rows(embeddings)
-    sims = unit @ unit[index]  # (N,)
-    sims[index] = -np.inf
-    order = np.argsort(-sims, kind="stable")[: max(0, min(k, len(unit) - 1))]
-    return [(int(i), float(sims[i])) for i in order]
-
-
 def embedding_map_png(
     coords: np.ndarray,
     groups: Sequence[str],

@@ -21,8 +21,8 @@ from app.schemas.item import (
     SimilarItemsPublic,
 )
 from app.services.catalog import ItemInfo
-from app.services.content import add_item, edit_item, similar_by_content
-from app.services.recommendations import similar_items
+from app.services.content import add_item, edit_item
+from app.services.similar import similar_items
 
 router = APIRouter(prefix="/v1/items", tags=["items"], responses=ERROR_RESPONSES)
 
@@ -87,15 +87,20 @@ def similar(
     ] = "ratings",
 ) -> SimilarItemsPublic:
     """The k items closest to this one (cosine similarity of the model's item embeddings)."""
-    find = similar_by_content if by == "content" else similar_items
-    entry, info, neighbours = find(
-        registry=registry, catalog=catalog, metrics=metrics, item_id=item_id, k=k, model=model
+    found = similar_items(
+        registry=registry,
+        catalog=catalog,
+        metrics=metrics,
+        item_id=item_id,
+        k=k,
+        model=model,
+        by=by,
     )
     return SimilarItemsPublic(
-        item=_public(info),
-        model=entry.model_type,
-        model_version=entry.version,
-        similar=[ScoredItem.of(n.item, n.score) for n in neighbours],
+        item=_public(found.item),
+        model=found.entry.model_type,
+        model_version=found.entry.version,
+        similar=[ScoredItem.of(n.item, n.score) for n in found.similar],
     )
 
 

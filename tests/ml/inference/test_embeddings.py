@@ -15,7 +15,6 @@ from ml.inference.embeddings import (
     main_genres,
     pca,
     reduce,
-    similar,
 )
 
 
@@ -62,11 +61,9 @@ def test_genre_agreement_separates_meaningful_from_random() -> None:
     assert with_empty.items == 90
 
 
-def test_neighbours_similar_and_main_genres() -> None:
+def test_neighbours_and_main_genres() -> None:
     x = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [-1.0, 0.0]])
     assert cosine_neighbours(x, 1)[:, 0].tolist() == [1, 0, 1, 2]
-    ranked = similar(x, 0, k=2)
-    assert [i for i, _ in ranked] == [1, 2] and ranked[0][1] > ranked[1][1]
     assert main_genres([["Drama", "War"], ["Drama"], [], ["War", "Drama"]]) == [
         "War",
         "Drama",

@@ -92,10 +92,10 @@ def test_a_new_item_is_recommended_and_has_neighbours_without_retraining(
     assert 500 in top
     action_fan = {i: 5.0 for i in range(1, 9)}
     assert 500 not in [i for i, _ in model.recommend(action_fan, 8)]
-    neighbours = model.similar(500, 5)
+    neighbours = model.similar_items(500, 5)
     assert neighbours is not None and all(_genre(i) == "Comedy" for i, _ in neighbours)
-    assert 500 in [i for i, _ in model.similar(20, 16) or []]
-    assert model.similar(999, 5) is None
+    assert 500 in [i for i, _ in model.similar_items(20, 16) or []]
+    assert model.similar_items(999, 5) is None
 
 
 def test_a_damaged_checkpoint_is_refused(saved: dict[str, Path], tmp_path: Path) -> None:
@@ -111,4 +111,4 @@ def test_an_empty_catalogue_answers_nothing(saved: dict[str, Path]) -> None:
     assert isinstance(model, ContentRecommender)
     model.sync_catalogue([])
     assert model.recommend({1: 5.0}, 5) == []
-    assert model.similar(1, 5) is None
+    assert model.similar_items(1, 5) is None
