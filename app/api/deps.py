@@ -23,7 +23,7 @@ from app.crud.serving import HotReads
 from app.services.answer_cache import AnswerCache
 from app.services.catalog import ItemCatalog
 from app.services.metrics import ServiceMetrics
-from app.services.registry import LoadedModel, ModelNotLoadedError, ModelRegistry
+from app.services.registry import ModelRegistry
 from app.services.retrain import RetrainManager
 
 
@@ -122,14 +122,3 @@ async def require_admin(
 
 
 AdminDep = Depends(require_admin)
-
-
-def loaded_model(registry: ModelRegistry, model_type: str) -> LoadedModel:
-    """The loaded model of ``model_type`` or a clear HTTP error: 422 for a model type that does
-    not exist, 503 for one that exists but has no loaded version. For route modules that serve one
-    model family (images, embeddings, GAN)."""
-    try:
-        return registry.get(model_type)
-    except ModelNotLoadedError as exc:
-        code = status.HTTP_422_UNPROCESSABLE_CONTENT if exc.unknown_type else 503
-        raise HTTPException(code, str(exc)) from exc

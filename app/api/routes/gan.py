@@ -14,13 +14,22 @@ import secrets
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from fastapi import APIRouter, HTTPException, Query, Request, Response, status
-from pydantic import BaseModel, Field, ValidationError
+from fastapi import APIRouter, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from app.api.body import BodyError, check_media_type, parse_json
-from app.api.deps import MetricsDep, RegistryDep, loaded_model
+from app.api.deps import MetricsDep, RegistryDep
 from app.schemas.common import ERROR_RESPONSES, MEDIA_ERROR_RESPONSES, ErrorPublic
+from app.schemas.gan import (
+    DiscriminatePublic,
+    DiscriminateRequest,
+    GANInterpolationPublic,
+    GANSamplesPublic,
+)
+from app.services.errors import InvalidRequestError
+from app.services.registry import ModelRegistry
 from ml.inference.gan import GANSampler, grid_png
 from ml.inference.images import ImageTooLargeError, check_images, png_to_images
 
@@ -28,46 +37,12 @@ router = APIRouter(prefix="/v1/gan", tags=["gan"], responses=ERROR_RESPONSES)
 
 MODEL_TYPE = "gan"
 MAX_SAMPLES = 256
-MAX_DISCRIMINATE = 1024
 MAX_SEED = 2**31 - 1
 
 
-class GANSamplesPublic(BaseModel):
-    model: str
-    model_version: str
-    seed: int
-    label: int | None = Field(description="The label asked for (conditional GAN), if any.")
-    labels: list[int] | None = Field(description="The label of each image (conditional GAN).")
-    side: int
-    images: list[list[float]] = Field(description="n images, side*side pixels each, in [0, 1].")
-
-
-class DiscriminateRequest(BaseModel):
-    images: list[Any] = Field(
-        description="Images as (N, side*side) or (N, side, side) nested lists, values in [0, 1].",
-        min_length=1,
-        max_length=MAX_DISCRIMINATE,
-    )
-    labels: list[Annotated[int, Field(ge=0, le=99)]] | None = Field(
-        default=None,
-        max_length=MAX_DISCRIMINATE,
-        description="One label per image (conditional GAN; default: best label).",
-    )
-
-
-class DiscriminatePublic(BaseModel):
-    model: str
-    model_version: str
-    probabilities: list[float] = Field(description="P(real) for each image, in [0, 1].")
-
-
-def _sampler(registry: Any) -> tuple[GANSampler, str]:
-    entry = loaded_model(registry, MODEL_TYPE)
+def _sampler(registry: ModelRegistry) -> tuple[GANSampler, str]:
+    entry = registry.get(MODEL_TYPE)
     return entry.model, entry.version
-
-
-def _unprocessable(message: str) -> HTTPException:
-    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, message)
 
 
 @router.get(
@@ -96,7 +71,7 @@ def samples(
         with metrics.time_inference(MODEL_TYPE, "sample"):
             images = sampler.sample(n, seed, label=label)
     except ValueError as exc:
-        raise _unprocessable(str(exc)) from exc
+        raise InvalidRequestError(str(exc)) from exc
     headers = {"X-Seed": str(seed), "X-Model-Version": version}
     if format == "png":
         png = grid_png(images, sampler.side, columns=columns, scale=scale)
@@ -115,16 +90,6 @@ def samples(
         images=np.round(images.astype(np.float64), 5).tolist(),
     )
     return Response(body.model_dump_json(), media_type="application/json", headers=headers)
-
-
-class GANInterpolationPublic(BaseModel):
-    model: str
-    model_version: str
-    seed_a: int
-    seed_b: int
-    label: int | None = Field(description="The label of every image (conditional GAN), if any.")
-    side: int
-    images: list[list[float]] = Field(description="steps images from seed_a's code to seed_b's.")
 
 
 @router.get("/interpolate", response_model=GANInterpolationPublic)
@@ -147,7 +112,7 @@ def interpolate(
         with metrics.time_inference(MODEL_TYPE, "interpolate"):
             images = sampler.interpolate(seed_a, seed_b, steps, label=label)
     except ValueError as exc:
-        raise _unprocessable(str(exc)) from exc
+        raise InvalidRequestError(str(exc)) from exc
     return GANInterpolationPublic(
         model=MODEL_TYPE,
         model_version=version,
@@ -168,20 +133,17 @@ def discriminate_input(
         try:
             return png_to_images(body, side), None
         except ImageTooLargeError as exc:
-            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, str(exc)) from exc
+            raise BodyError(status.HTTP_413_CONTENT_TOO_LARGE, str(exc)) from exc
         except ValueError as exc:
-            raise _unprocessable(str(exc)) from exc
+            raise InvalidRequestError(str(exc)) from exc
     try:
         parsed = DiscriminateRequest.model_validate(parse_json(body))
-    except BodyError as exc:
-        raise HTTPException(exc.status_code, exc.detail) from exc
-    except ValidationError as exc:
-        errors = [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in exc.errors()]
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, errors) from exc
+    except ValidationError as exc:  # answered like FastAPI's own body validation
+        raise RequestValidationError(exc.errors()) from exc
     try:
         images = check_images(parsed.images, side)
     except ValueError as exc:
-        raise _unprocessable(str(exc)) from exc
+        raise InvalidRequestError(str(exc)) from exc
     return images, parsed.labels
 
 
@@ -216,14 +178,14 @@ async def discriminate(
     def run() -> np.ndarray:
         images, labels = discriminate_input(body, content_type, sampler.side)
         if labels is not None and not sampler.conditional:
-            raise _unprocessable("this GAN is unconditional: it takes no labels")
+            raise InvalidRequestError("this GAN is unconditional: it takes no labels")
         with metrics.time_inference(MODEL_TYPE, "discriminate"):
             return sampler.discriminate(images, None if labels is None else np.asarray(labels))
 
     try:
         probabilities = await run_in_threadpool(run)
     except ValueError as exc:
-        raise _unprocessable(str(exc)) from exc
+        raise InvalidRequestError(str(exc)) from exc
     return DiscriminatePublic(
         model=MODEL_TYPE, model_version=version, probabilities=probabilities.tolist()
     )

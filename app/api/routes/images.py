@@ -13,13 +13,14 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from fastapi import APIRouter, HTTPException, Query, Request, Response, status
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
 from app.api.body import BodyError, check_media_type, parse_json
-from app.api.deps import MetricsDep, RegistryDep, loaded_model
+from app.api.deps import MetricsDep, RegistryDep
 from app.schemas.common import ERROR_RESPONSES, MEDIA_ERROR_RESPONSES, ErrorPublic
+from app.schemas.image import ReconstructionPublic
+from app.services.errors import InvalidRequestError
 from ml.inference.images import (
     ImageTooLargeError,
     check_images,
@@ -35,25 +36,6 @@ MAX_IMAGES = 1024
 MAX_SEED = 2**31 - 1
 
 
-class ReconstructionPublic(BaseModel):
-    model: str
-    model_version: str
-    side: int
-    noise: float
-    kind: Literal["mask", "gaussian"]
-    inputs: list[list[float]] = Field(description="What the model saw (corrupted if noise > 0).")
-    reconstructions: list[list[float]] = Field(description="One per image, side*side in [0, 1].")
-    mse: float = Field(description="Mean squared error of the reconstructions to the originals.")
-
-
-def _unprocessable(message: str) -> HTTPException:
-    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, message)
-
-
-def _too_large(message: str) -> HTTPException:
-    return HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, message)
-
-
 def images_from_body(body: bytes, content_type: str, side: int) -> np.ndarray:
     """The images of a request body: one PNG, a JSON array, or ``{"images": [...]}``.
 
@@ -62,28 +44,27 @@ def images_from_body(body: bytes, content_type: str, side: int) -> np.ndarray:
     header before it is decoded (413 above ``MAX_IMAGE_PIXELS``).
     """
     if not body:
-        raise _unprocessable("send one PNG image or a JSON array of images")
+        raise InvalidRequestError("send one PNG image or a JSON array of images")
     if content_type == "image/png" or body[:8] == b"\x89PNG\r\n\x1a\n":
         try:
             return png_to_images(body, side)
         except ImageTooLargeError as exc:
-            raise _too_large(str(exc)) from exc
+            raise BodyError(status.HTTP_413_CONTENT_TOO_LARGE, str(exc)) from exc
         except ValueError as exc:
-            raise _unprocessable(str(exc)) from exc
-    try:
-        parsed = parse_json(body)
-    except BodyError as exc:
-        raise HTTPException(exc.status_code, exc.detail) from exc
+            raise InvalidRequestError(str(exc)) from exc
+    parsed = parse_json(body)
     if isinstance(parsed, dict):
         parsed = parsed.get("images")
     if not isinstance(parsed, list) or not parsed:
-        raise _unprocessable('expected a non-empty JSON array of images or {"images": [...]}')
+        raise InvalidRequestError('expected a non-empty JSON array of images or {"images": [...]}')
     if len(parsed) > MAX_IMAGES and isinstance(parsed[0], list):
-        raise _too_large(f"at most {MAX_IMAGES} images per request")
+        raise BodyError(
+            status.HTTP_413_CONTENT_TOO_LARGE, f"at most {MAX_IMAGES} images per request"
+        )
     try:
         return check_images(parsed, side)
     except ValueError as exc:
-        raise _unprocessable(str(exc)) from exc
+        raise InvalidRequestError(str(exc)) from exc
 
 
 @router.post(
@@ -122,7 +103,7 @@ async def reconstruct(
 
     PNG answers hold three rows per request: originals, inputs (corrupted), reconstructions.
     """
-    entry = loaded_model(registry, MODEL_TYPES[model])
+    entry = registry.get(MODEL_TYPES[model])
     image_model = entry.model
     side = int(image_model.side)
     content_type = check_media_type(request.headers.get("content-type"))
@@ -131,7 +112,9 @@ async def reconstruct(
     def run() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         images = images_from_body(body, content_type, side)
         if len(images) > MAX_IMAGES:
-            raise _too_large(f"at most {MAX_IMAGES} images per request")
+            raise BodyError(
+                status.HTTP_413_CONTENT_TOO_LARGE, f"at most {MAX_IMAGES} images per request"
+            )
         with metrics.time_inference(entry.model_type, "reconstruct"):
             inputs = corrupt(images, noise, kind, seed=seed)
             return images, inputs, np.asarray(image_model.reconstruct(inputs), dtype=np.float32)
@@ -139,7 +122,7 @@ async def reconstruct(
     try:
         images, inputs, out = await run_in_threadpool(run)
     except ValueError as exc:
-        raise _unprocessable(str(exc)) from exc
+        raise InvalidRequestError(str(exc)) from exc
     headers = {"X-Model-Version": entry.version}
     if format == "png":
         grid = np.concatenate([images, inputs, np.clip(out, 0.0, 1.0)])

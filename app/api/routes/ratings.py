@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, Request
+from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from app.api.body import BodyError, check_media_type, parse_json
+from app.api.body import check_media_type, parse_json
 from app.api.deps import SessionDep, SessionFactoryDep
 from app.api.routes.users import UserId
 from app.crud import get_user, get_user_ratings, upsert_ratings
@@ -53,14 +54,10 @@ _body = TypeAdapter(RatingCreate | RatingsCreate | list[RatingCreate])
 def parse_ratings(body: bytes) -> list[RatingCreate]:
     """The ratings of a request body, validated: every form obeys ``MAX_RATINGS_PER_REQUEST``
     (checked BEFORE the entries are validated one by one). CPU-bound: called in the threadpool."""
-    try:
-        parsed = parse_json(body)
-    except BodyError as exc:
-        raise HTTPException(exc.status_code, exc.detail) from exc
+    parsed = parse_json(body)
     many = parsed.get("ratings") if isinstance(parsed, dict) else parsed
     if isinstance(many, list) and len(many) > MAX_RATINGS_PER_REQUEST:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
+        raise RequestValidationError(
             [
                 {
                     "loc": ["body"] if many is parsed else ["body", "ratings"],
@@ -68,15 +65,13 @@ def parse_ratings(body: bytes) -> list[RatingCreate]:
                     f"got {len(many)}",
                     "type": "too_long",
                 }
-            ],
+            ]
         )
     try:
         value = _body.validate_python(parsed)
     except ValidationError as exc:
-        errors = [
-            {"loc": ["body", *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in exc.errors()
-        ]
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, errors) from exc
+        errors = [{**e, "loc": ["body", *e["loc"]]} for e in exc.errors()]
+        raise RequestValidationError(errors) from exc  # answered like FastAPI's own validation
     if isinstance(value, RatingCreate):
         return [value]
     if isinstance(value, RatingsCreate):
