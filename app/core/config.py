@@ -164,10 +164,6 @@ class Settings(BaseSettings):
     def resolved_checkpoint_dir(self) -> Path:
         return self.checkpoint_dir or self.data_dir / "checkpoints"
 
-    @property
-    def cache_dir(self) -> Path:
-        return self.data_dir / "cache"
-
 
 @lru_cache
 def get_settings() -> Settings:

@@ -8,7 +8,6 @@ turned into one-line :class:`~app.db.errors.DatabaseError` messages with the pas
 from __future__ import annotations
 
 import logging
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,6 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.exc import DBAPIError as SQLAlchemyDBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.core.config import get_settings
 from app.db.errors import DatabaseUnavailableError, DatabaseURLError
 
 log = logging.getLogger(__name__)
@@ -98,29 +96,3 @@ def check_connection(engine: Engine) -> None:
 def create_session_factory(engine: Engine) -> sessionmaker[Session]:
     """Sessions that keep loaded objects usable after commit (``expire_on_commit=False``)."""
     return sessionmaker(bind=engine, expire_on_commit=False)
-
-
-_ENGINES: dict[str, Engine] = {}
-_ENGINES_LOCK = threading.Lock()
-
-
-def get_engine(url: str | None = None) -> Engine:
-    """The process-wide engine for ``url`` (default: the settings' database URL)."""
-    key = url or get_settings().resolved_database_url
-    with _ENGINES_LOCK:
-        engine = _ENGINES.get(key)
-        if engine is None:
-            engine = _ENGINES[key] = create_db_engine(key)
-        return engine
-
-
-def get_session_factory(url: str | None = None) -> sessionmaker[Session]:
-    return create_session_factory(get_engine(url))
-
-
-def dispose_engines() -> None:
-    """Close and forget every cached engine (app shutdown, tests)."""
-    with _ENGINES_LOCK:
-        for engine in _ENGINES.values():
-            engine.dispose()
-        _ENGINES.clear()

@@ -48,6 +48,13 @@ class Recommendations:
     items: list[ScoredItemInfo]
 
 
+def served_recommender(entry: LoadedModel) -> Recommender:
+    """``entry``'s model as a recommender; 422 for a model of another kind."""
+    if not isinstance(entry.model, Recommender):
+        raise InvalidRequestError(f"model {entry.model_type!r} does not serve recommendations")
+    return entry.model
+
+
 def recommender_types(registry: ModelRegistry) -> list[str]:
     return [t for t, e in registry.snapshot().items() if isinstance(e.model, Recommender)]
 
@@ -144,12 +151,12 @@ def _answer(
 ) -> Recommendations:
     if entry is not None:  # content models: serve the items created since training too
         sync_catalogue(entry.model, catalog)
-    if entry is None or not _knows_any(entry.model, seen):
+    if entry is None or not _knows_any(served_recommender(entry), seen):
         ranked = _popular(catalog, k, seen, exclude_seen, candidates)
         return Recommendations(
             user_id, "popularity", None, "popularity", _with_metadata(catalog, ranked)
         )
-    recommender: Recommender = entry.model
+    recommender = served_recommender(entry)
     with metrics.time_inference(entry.model_type, "recommend"):
         ranked = recommender.recommend(
             seen,
@@ -275,7 +282,7 @@ def precompute_answer(
     user; ``True`` when one was computed (not cached yet, and the model knows the user)."""
     version, seen = reads.ratings_with_version(user_id)
     key = answer_key(entry, user_id, version, k, True, None)
-    if cache.get(key) is not None or not _knows_any(entry.model, seen):
+    if cache.get(key) is not None or not _knows_any(served_recommender(entry), seen):
         return False
     result = _answer(
         entry=entry,
@@ -319,7 +326,7 @@ def choose_embedding_model(registry: ModelRegistry, model: str | None) -> Loaded
             f"no loaded model has item embeddings (loaded: {', '.join(loaded) or 'none'})",
         )
     entry = choose_recommender(registry, model)
-    if entry.model.item_embeddings is None:
+    if served_recommender(entry).item_embeddings is None:
         raise InvalidRequestError(
             f"model {model!r} has no item embeddings; "
             f"choose one of {item_embedding_types(registry)}"

@@ -21,11 +21,15 @@ from typing import Any
 import torch
 
 from ml.checkpoint import CheckpointError, checkpoint_sha256, read_manifest
-from ml.inference import LOADERS, load_model
+from ml.inference import LOADERS, Recommender, load_model
+from ml.inference.gan import GANSampler
+from ml.inference.images import ImageModel
 
 log = logging.getLogger(__name__)
 
-Loader = Callable[[str | Path, torch.device], Any]
+# What a checkpoint loads into: a recommender, an image model (reconstruct) or a GAN sampler.
+ServedModel = Recommender | ImageModel | GANSampler
+Loader = Callable[[str | Path, torch.device], ServedModel]
 
 
 class ModelNotLoadedError(LookupError):
@@ -50,7 +54,7 @@ class LoadedModel:
 
     model_type: str
     version: str
-    model: Any
+    model: ServedModel
     checkpoint_path: str
     sha256: str | None = None
     version_id: int | None = None  # the model_version row, when it came from the database
@@ -183,10 +187,6 @@ class ModelRegistry:
             except Exception:
                 log.exception("a swap listener failed for %s", entry.model_type)
         return old
-
-    def remove(self, model_type: str) -> LoadedModel | None:
-        with self._lock:
-            return self._models.pop(model_type, None)
 
     def record_error(self, model_type: str, message: str) -> None:
         with self._lock:

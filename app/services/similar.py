@@ -17,7 +17,12 @@ from app.services.content import choose_content_model
 from app.services.content_sync import follows_catalogue, sync_catalogue
 from app.services.errors import InvalidRequestError
 from app.services.metrics import ServiceMetrics
-from app.services.recommendations import ScoredItemInfo, _with_metadata, choose_embedding_model
+from app.services.recommendations import (
+    ScoredItemInfo,
+    _with_metadata,
+    choose_embedding_model,
+    served_recommender,
+)
 from app.services.registry import LoadedModel, ModelRegistry
 
 SimilarBy = Literal["ratings", "content"]
@@ -49,7 +54,7 @@ def similar_items(
         entry = choose_content_model(registry, model)
     else:
         entry = choose_embedding_model(registry, model)
-    recommender = entry.model
+    recommender = served_recommender(entry)
     sync_catalogue(recommender, catalog)  # content models: serve items added since training
     with metrics.time_inference(entry.model_type, "similar"):
         ranked = recommender.similar_items(item_id, k)

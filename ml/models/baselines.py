@@ -13,11 +13,6 @@ import scipy.sparse as sp
 import torch
 
 
-@dataclass(frozen=True)
-class PopularityConfig:
-    """No hyper-parameters: items ranked by how many users rated them in train."""
-
-
 class Popularity:
     def __init__(self, counts: np.ndarray) -> None:
         self.counts = np.asarray(counts, dtype=np.float64)  # (I,)

@@ -42,6 +42,8 @@ MAX_SEED = 2**31 - 1
 
 def _sampler(registry: ModelRegistry) -> tuple[GANSampler, str]:
     entry = registry.get(MODEL_TYPE)
+    if not isinstance(entry.model, GANSampler):  # what a GAN checkpoint loads into
+        raise InvalidRequestError(f"model {MODEL_TYPE!r} does not sample images")
     return entry.model, entry.version
 
 

@@ -22,6 +22,7 @@ from app.schemas.common import ERROR_RESPONSES, MEDIA_ERROR_RESPONSES, ErrorPubl
 from app.schemas.image import ReconstructionPublic
 from app.services.errors import InvalidRequestError
 from ml.inference.images import (
+    ImageModel,
     ImageTooLargeError,
     check_images,
     corrupt,
@@ -105,6 +106,8 @@ async def reconstruct(
     """
     entry = registry.get(MODEL_TYPES[model])
     image_model = entry.model
+    if not isinstance(image_model, ImageModel):  # what an image checkpoint loads into
+        raise InvalidRequestError(f"model {entry.model_type!r} does not reconstruct images")
     side = int(image_model.side)
     content_type = check_media_type(request.headers.get("content-type"))
     body = await request.body()  # within the app's byte limit (RequestBodyGuard)
