@@ -39,79 +39,50 @@ PARAMS = typer.Option(
 )
 
 
-def _run(
-    train: Callable[[RatingsDataset, ContentConfig, TrainingOptions], Checkpoint],
-    *,
-    dataset: str,
-    ratings: Path | None,
-    items: Path | None,
-    out: Path,
-    seed: int,
-    epochs: int | None,
-    device: str,
-    params_json: str | None,
-) -> None:
-    config = apply_params(ContentConfig(), params_json, epochs=epochs)
-    if config.featurizer or config.n_features:
-        fail("featurizer and n_features are learned from the items, not parameters")
-    if out.exists():
-        fail(f"{out}: already exists; choose a new --out folder")
-    resolve_device(device)
-    data = load_ratings(dataset, ratings)
-    if items is not None:
-        data = dataclasses.replace(data, items=read_items_csv(items))
-    options = TrainingOptions(device=device, seed=seed, epochs=config.epochs, progress=False)
-    checkpoint = train(data, config, options)
-    checkpoint.extra["device"] = str(options.torch_device)
-    save_checkpoint(checkpoint, out)
-    print_json({"checkpoint": str(out), "model_type": checkpoint.model_type, **checkpoint.metrics})
+TrainContent = Callable[[RatingsDataset, ContentConfig, TrainingOptions], Checkpoint]
 
 
-@train_app.command("content")
-def content(
-    dataset: str = DATASET,
-    ratings: Path | None = RATINGS,
-    items: Path | None = ITEMS,
-    out: Path = OUT,
-    seed: int = SEED,
-    epochs: int | None = EPOCHS,
-    device: str = DEVICE,
-    params_json: str | None = PARAMS,
-) -> None:
-    """Content-only: a denoising autoencoder over item metadata; users ranked by their profile."""
-    _run(
-        train_content,
-        dataset=dataset,
-        ratings=ratings,
-        items=items,
-        out=out,
-        seed=seed,
-        epochs=epochs,
-        device=device,
-        params_json=params_json,
-    )
+def _register(name: str, train: TrainContent, summary: str) -> None:
+    """``deeprec train NAME``: the same options and steps for both members of the family."""
+
+    def command(
+        dataset: str = DATASET,
+        ratings: Path | None = RATINGS,
+        items: Path | None = ITEMS,
+        out: Path = OUT,
+        seed: int = SEED,
+        epochs: int | None = EPOCHS,
+        device: str = DEVICE,
+        params_json: str | None = PARAMS,
+    ) -> None:
+        config = apply_params(ContentConfig(), params_json, epochs=epochs)
+        if config.featurizer or config.n_features:
+            fail("featurizer and n_features are learned from the items, not parameters")
+        if out.exists():
+            fail(f"{out}: already exists; choose a new --out folder")
+        resolve_device(device)
+        data = load_ratings(dataset, ratings)
+        if items is not None:
+            data = dataclasses.replace(data, items=read_items_csv(items))
+        options = TrainingOptions(device=device, seed=seed, epochs=config.epochs, progress=False)
+        checkpoint = train(data, config, options)
+        checkpoint.extra["device"] = str(options.torch_device)
+        save_checkpoint(checkpoint, out)
+        metrics = checkpoint.metrics
+        print_json({"checkpoint": str(out), "model_type": checkpoint.model_type, **metrics})
+
+    command.__name__ = name
+    command.__doc__ = summary
+    train_app.command(name)(command)
 
 
-@train_app.command("hybrid")
-def hybrid(
-    dataset: str = DATASET,
-    ratings: Path | None = RATINGS,
-    items: Path | None = ITEMS,
-    out: Path = OUT,
-    seed: int = SEED,
-    epochs: int | None = EPOCHS,
-    device: str = DEVICE,
-    params_json: str | None = PARAMS,
-) -> None:
-    """Content + EASE: cold items get an EASE column predicted from their content codes."""
-    _run(
-        train_hybrid,
-        dataset=dataset,
-        ratings=ratings,
-        items=items,
-        out=out,
-        seed=seed,
-        epochs=epochs,
-        device=device,
-        params_json=params_json,
-    )
+_register(
+    "content",
+    train_content,
+    "Content-only: a denoising autoencoder over item metadata; users ranked by their profile.",
+)
+_register(
+    "hybrid",
+    train_hybrid,
+    "Content + EASE: cold items get an EASE column predicted from their content codes.",
+)
