@@ -15,13 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.live_server import free_port
+
 CACHE_URL_ENV = "DEEPREC_TEST_CACHE_URL"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def shared_cache_url() -> str | None:

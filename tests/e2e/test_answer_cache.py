@@ -11,10 +11,7 @@ would. 200 rounds per test, 0 stale answers allowed.
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -32,14 +29,14 @@ from ml.checkpoint import checkpoint_sha256, save_checkpoint
 from ml.data.schema import RatingsDataset
 from ml.training.baselines import EASETrainingConfig, train_ease
 from tests.app.conftest import TEST_DB_PREFIX, postgres_admin_url
-from tests.redis_server import free_port, redis_process, shared_cache_url
+from tests.live_server import running_server, server_env
+from tests.redis_server import redis_process, shared_cache_url
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 ROUNDS = 200
 TOKEN = "e2e-cache-token"
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
-ROOT = Path(__file__).resolve().parents[2]
 SYNC_S = 1.0
 
 
@@ -85,56 +82,21 @@ def prepared(
 
 
 @contextmanager
-def serve(
-    prepared: Prepared, *, workers: int = 1, **settings: str
-) -> Iterator[tuple[httpx.Client, subprocess.Popen[bytes]]]:
-    port = free_port()
+def serve(prepared: Prepared, *, workers: int = 1, **settings: str) -> Iterator[httpx.Client]:
+    """A server over the prepared database (the shared Redis when the CI names one); a client
+    without keep-alive, so every request is a new connection the kernel spreads over workers."""
     shared = shared_cache_url()
-    env = {
-        **{k: v for k, v in os.environ.items() if k != "DEEPREC_CACHE_URL"},
-        **({"DEEPREC_CACHE_URL": shared} if shared else {}),
-        "DEEPREC_DATABASE_URL": prepared.url,
-        "DEEPREC_DATA_DIR": str(prepared.root),
-        "DEEPREC_CHECKPOINT_DIR": str(prepared.root / "checkpoints"),
-        "DEEPREC_ADMIN_TOKEN": TOKEN,
-        "DEEPREC_REQUIRED_MODELS": "ease",
-        "DEEPREC_DEVICE": "cpu",
-        "DEEPREC_MODEL_SYNC_S": str(SYNC_S),
-        "OMP_NUM_THREADS": "1",
-        "MKL_NUM_THREADS": "1",
-        **{f"DEEPREC_{k.upper()}": v for k, v in settings.items()},
-    }
-    log_path = prepared.root / f"server-{port}.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "app.cli.main", "serve", "--port", str(port),
-             "--workers", str(workers), "--no-access-log"],
-            env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    # No keep-alive: every request is a new connection, so the kernel spreads them over workers.
+    if shared:
+        settings = {"cache_url": shared, **settings}
+    env = server_env(
+        prepared.url, prepared.root, admin_token=TOKEN, model_sync_s=str(SYNC_S), **settings
+    )
     limits = httpx.Limits(max_keepalive_connections=0)
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30, limits=limits) as client:
-            deadline = time.monotonic() + 120
-            while True:
-                if process.poll() is not None:
-                    raise AssertionError(f"server exited: {log_path.read_text()[-2000:]}")
-                try:
-                    if client.get("/readyz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"server not ready: {log_path.read_text()[-2000:]}")
-                time.sleep(0.25)
-            yield client, process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with (
+        running_server(env, prepared.root, workers=workers) as server,
+        server.client(limits=limits) as client,
+    ):
+        yield client
 
 
 def new_user(client: httpx.Client) -> int:
@@ -184,7 +146,7 @@ def metric(client: httpx.Client, name: str) -> float:
 
 
 def test_write_then_read_across_two_workers(prepared: Prepared) -> None:
-    with serve(prepared, workers=2) as (client, _):
+    with serve(prepared, workers=2) as client:
         user = new_user(client)
         counts = alternate(client, [client], user)
     assert counts["stale"] == 0, counts
@@ -194,7 +156,7 @@ def test_write_then_read_across_two_workers(prepared: Prepared) -> None:
 
 @pytest.fixture(scope="module")
 def replicas(prepared: Prepared) -> Iterator[tuple[httpx.Client, httpx.Client]]:
-    with serve(prepared) as (a, _), serve(prepared) as (b, _):
+    with serve(prepared) as a, serve(prepared) as b:
         yield a, b
 
 
@@ -247,10 +209,7 @@ def test_a_model_swap_invalidates_and_is_precomputed(
 def test_answers_keep_coming_when_redis_stops(prepared: Prepared, tmp_path: Path) -> None:
     with (
         redis_process(tmp_path) as redis,
-        serve(prepared, cache_url=redis.url, cache_max_entries="0", cache_retry_s="0.5") as (
-            client,
-            _,
-        ),
+        serve(prepared, cache_url=redis.url, cache_max_entries="0", cache_retry_s="0.5") as client,
     ):
         user = new_user(client)
         body, _ = answer(client, user)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,13 +25,11 @@ from app.db.session import create_db_engine, create_session_factory
 from app.models import JobStatus, TrainingJob
 from app.services.job_owner import TEMP_PREFIX, process_alive
 from tests.conftest import planted_frame
-from tests.e2e.test_service import free_port, wait_ready
 from tests.factories import ratings_dataset
+from tests.live_server import CLI, ROOT, free_port, wait_ready
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
-CLI = [sys.executable, "-m", "app.cli.main"]
 TOKEN = "interrupt-token"
 LONG = ["--models", "rbm", "--epochs", "100000", "--no-progress"]
 

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from app.db import migrate
-from tests.e2e.test_service import ROOT, free_port
+from tests.live_server import ROOT, free_port, stop
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -69,9 +69,4 @@ def test_two_workers_come_up_on_a_busy_machine(tmp_path: Path) -> None:
         for process in busy:
             process.kill()
             process.wait()
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop(server)

@@ -3,13 +3,9 @@ port) over real MovieLens-100K in a SQLite file, driven over HTTP with httpx."""
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -18,32 +14,12 @@ from app.crud import bulk_load
 from app.db import migrate
 from app.db.session import create_db_engine, create_session_factory
 from ml.data.schema import RatingsDataset
+from tests.live_server import CLI, ROOT, running_server, server_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 TOKEN = "e2e-admin-token"
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_ready(client: httpx.Client, process: subprocess.Popen[bytes], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"the server exited with code {process.returncode}")
-        try:
-            if client.get("/readyz").status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.25)
-    raise AssertionError(f"the server was not ready after {timeout} s")
 
 
 @pytest.fixture(scope="module")
@@ -57,44 +33,14 @@ def server(
     with create_session_factory(engine)() as session:
         bulk_load(session=session, dataset=ml100k)
     engine.dispose()
-    env = {
-        **os.environ,
-        "DEEPREC_DATABASE_URL": url,
-        "DEEPREC_DATA_DIR": str(root),
-        "DEEPREC_CHECKPOINT_DIR": str(root / "checkpoints"),
-        "DEEPREC_ADMIN_TOKEN": TOKEN,
-        "DEEPREC_REQUIRED_MODELS": "ease",
-        "DEEPREC_DEVICE": "cpu",
-        "OMP_NUM_THREADS": "1",
-        "MKL_NUM_THREADS": "1",
-    }
-    cli = [sys.executable, "-m", "app.cli.main"]
+    env = server_env(url, root, admin_token=TOKEN)
     boot = subprocess.run(
-        [*cli, "bootstrap", "--models", "ease"], env=env, cwd=ROOT, capture_output=True, text=True
+        [*CLI, "bootstrap", "--models", "ease"], env=env, cwd=ROOT, capture_output=True, text=True
     )
     assert boot.returncode == 0, boot.stderr[-2000:]
     assert "trained and activated" in boot.stdout
-    port = free_port()
-    log = (root / "server.log").open("wb")
-    process = subprocess.Popen(
-        [*cli, "serve", "--port", str(port), "--no-access-log"],
-        env=env,
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-            wait_ready(client, process, timeout=90)
-            yield client
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+    with running_server(env, root, ready_timeout=90) as live, live.client() as client:
+        yield client
 
 
 def test_known_user_gets_real_titles(server: httpx.Client) -> None:

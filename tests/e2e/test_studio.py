@@ -16,13 +16,9 @@ import os
 import re
 import shutil
 import statistics
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from app.crud import (
@@ -38,7 +34,7 @@ from app.db.session import create_db_engine, create_session_factory
 from ml.checkpoint import checkpoint_sha256
 from ml.data.schema import RatingsDataset
 from tests.e2e.studio_models import train_studio_models
-from tests.e2e.test_service import free_port, wait_ready
+from tests.live_server import ROOT, running_server, server_env
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 if shutil.which("chromium") is None:
@@ -54,7 +50,6 @@ expect = playwright_api.expect
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 TOKEN = "studio-admin-token"
-ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 SCREENSHOTS = os.environ.get("DEEPREC_SCREENSHOTS") == "1"
 VIEWS = ("recommend", "map", "digits", "models", "status")
@@ -99,39 +94,9 @@ def studio_server(
                 activate=True,
             )
     engine.dispose()
-    env = {
-        **os.environ,
-        "DEEPREC_DATABASE_URL": url,
-        "DEEPREC_DATA_DIR": str(root),
-        "DEEPREC_CHECKPOINT_DIR": str(root / "checkpoints"),
-        "DEEPREC_ADMIN_TOKEN": TOKEN,
-        "DEEPREC_REQUIRED_MODELS": ",".join(sorted(checkpoints)),
-        "DEEPREC_DEVICE": "cpu",
-        "OMP_NUM_THREADS": "1",
-        "MKL_NUM_THREADS": "1",
-    }
-    port = free_port()
-    log = (root / "server.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli.main", "serve", "--port", str(port), "--no-access-log"],
-        env=env,
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        with httpx.Client(base_url=base, timeout=30) as client:
-            wait_ready(client, process, timeout=120)
-        yield base, url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+    env = server_env(url, root, admin_token=TOKEN, required_models=",".join(sorted(checkpoints)))
+    with running_server(env, root) as live:
+        yield live.url, url
 
 
 @pytest.fixture(scope="module")

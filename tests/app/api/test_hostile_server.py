@@ -13,14 +13,12 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
-import os
 import shutil
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -47,24 +45,9 @@ from ml.training.base import TrainingOptions
 from ml.training.content import train_content, train_hybrid
 from ml.training.gan import train_gan
 from tests.app.api.conftest import ADMIN_TOKEN
-from tests.e2e.test_service import free_port, wait_ready
+from tests.live_server import LiveServer, running_server, server_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-ROOT = Path(__file__).resolve().parents[3]
-
-
-@dataclass
-class LiveServer:
-    url: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def peak_rss_mb(self) -> float:
-        """The server's peak resident memory so far (VmHWM), in MB."""
-        status = Path(f"/proc/{self.process.pid}/status").read_text()
-        line = next(x for x in status.splitlines() if x.startswith("VmHWM:"))
-        return int(line.split()[1]) / 1024
 
 
 def png_bytes(size: tuple[int, int], mode: str = "1") -> bytes:
@@ -142,40 +125,10 @@ def live_server(
                 activate=True,
             )
     engine.dispose()
-    env = {
-        **os.environ,
-        "DEEPREC_DATABASE_URL": url,
-        "DEEPREC_DATA_DIR": str(root),
-        "DEEPREC_CHECKPOINT_DIR": str(root / "checkpoints"),
-        "DEEPREC_ADMIN_TOKEN": ADMIN_TOKEN,
-        "DEEPREC_REQUIRED_MODELS": "ease",
-        "DEEPREC_DEVICE": "cpu",
-        "DEEPREC_RETRAIN_TIMEOUT_S": "5",  # schemathesis starts real retrain jobs: keep them short
-        "OMP_NUM_THREADS": "1",
-        "MKL_NUM_THREADS": "1",
-    }
-    port = free_port()
-    log_path = root / "server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "app.cli.main", "serve", "--port", str(port)],
-            env=env,
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            with httpx.Client(base_url=base, timeout=30) as client:
-                wait_ready(client, process, timeout=180)
-            yield LiveServer(base, process, log_path)
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    # schemathesis starts real retrain jobs: keep them short
+    env = server_env(url, root, admin_token=ADMIN_TOKEN, retrain_timeout_s="5")
+    with running_server(env, root, access_log=True, ready_timeout=180) as server:
+        yield server
 
 
 def test_healthz_answers_while_hostile_uploads_are_refused(
