@@ -87,8 +87,8 @@ class Recommender:
     def warm_up(self) -> None:
         """Run each inference path once on a one-rating user.
 
-        First calls load lazy kernels and libraries: on an H200 a fresh RBM's first rating
-        prediction took 3.6 s and the next ones 20 ms. A loaded model pays that here, before it
+        First calls load lazy kernels and libraries (seconds where later calls take
+        milliseconds: ``bench/results/warm_up.md``). A loaded model pays that here, before it
         is served, not on its first request; a model that cannot answer fails here.
         """
         if len(self.items) == 0:
