@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from sqlalchemy.orm import Session
 
+from app.crud import register_model_version
 from app.models import Item, ModelVersion, Rating, TrainingJob, User
+from ml.checkpoint import checkpoint_sha256
 from ml.data.schema import RatingsDataset, empty_items, normalise_ratings
 
 _ids = itertools.count(10_000)
@@ -71,3 +75,16 @@ def ratings_dataset(frame: pd.DataFrame, name: str = "planted") -> RatingsDatase
     items = empty_items(ratings["item_id"].to_numpy())
     items["genres"] = [[GENRES[int(i) % 3]] for i in items["item_id"]]
     return RatingsDataset(name=name, ratings=ratings, items=items, source="test")
+
+
+def activate_checkpoints(session: Session, checkpoints: Mapping[str, Path], version: str) -> None:
+    """Register each checkpoint (model type -> folder) as the active version of its type."""
+    for model_type, path in checkpoints.items():
+        register_model_version(
+            session=session,
+            model_type=model_type,
+            checkpoint_path=str(path),
+            sha256=checkpoint_sha256(path),
+            version=version,
+            activate=True,
+        )

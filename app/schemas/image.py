@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
+import numpy as np
 from pydantic import BaseModel, Field
+
+
+def pixel_rows(images: np.ndarray) -> list[list[float]]:
+    """Images (N, side*side) as JSON answers carry them: 5 decimals, enough for 8-bit pixels."""
+    return np.round(images.astype(np.float64), 5).tolist()
 
 
 class ReconstructionPublic(BaseModel):

@@ -31,6 +31,27 @@ class Scorer(Protocol):
     def score(self, user_rows: sp.csr_matrix) -> np.ndarray: ...
 
 
+def top_items(
+    scores: np.ndarray,
+    rows: sp.csr_matrix,
+    items: IdVocab,
+    k: int,
+    exclude_seen: bool,
+    candidates: np.ndarray | None,
+) -> list[tuple[int, float]]:
+    """Top-k (item_id, score) of one user's scores (1, I): the items of ``rows`` (the user's
+    ratings) left out when ``exclude_seen``, only ``candidates`` (raw ids) when given."""
+    scores = scores.astype(np.float64)  # a copy: the masking below must not touch the scorer's
+    if candidates is not None:
+        mask = np.full(scores.shape[1], True)
+        allowed = items.encode(np.asarray(candidates), strict=False)
+        mask[allowed[allowed >= 0]] = False
+        scores[:, mask] = -np.inf
+    ranked = top_k(scores, k, exclude=rows if exclude_seen else None)[0]
+    ranked = ranked[np.isfinite(scores[0, ranked])]
+    return [(int(items.ids[i]), float(scores[0, i])) for i in ranked]
+
+
 def nearest_rows(unit: np.ndarray, index: int, k: int) -> list[tuple[int, float]]:
     """(row, cosine) of the k rows of ``unit`` (N, d), rows of unit length, nearest to row
     ``index``, best first; the row itself is left out."""
@@ -115,15 +136,8 @@ class Recommender:
         if k <= 0:
             raise ValueError(f"k must be positive, got {k}")
         rows = self.rows_from_ratings(user_ratings)
-        scores = self.scorer.score(rows).astype(np.float64)  # (1, I)
-        if candidates is not None:
-            mask = np.full(scores.shape[1], True)
-            allowed = self.items.encode(np.asarray(candidates), strict=False)
-            mask[allowed[allowed >= 0]] = False
-            scores[:, mask] = -np.inf
-        ranked = top_k(scores, k, exclude=rows if exclude_seen else None)[0]
-        ranked = ranked[np.isfinite(scores[0, ranked])]
-        return [(int(self.items.ids[i]), float(scores[0, i])) for i in ranked]
+        scores = self.scorer.score(rows)  # (1, I)
+        return top_items(scores, rows, self.items, k, exclude_seen, candidates)
 
     def unit_item_embeddings(self) -> np.ndarray:
         """(I, d) float32 item embeddings scaled to unit length, read-only: computed once per

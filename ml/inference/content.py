@@ -19,8 +19,7 @@ import torch
 
 from ml.checkpoint import Checkpoint, CheckpointError
 from ml.data.vocab import IdVocab
-from ml.evaluation.evaluate import top_k
-from ml.inference import Recommender, nearest_rows
+from ml.inference import Recommender, nearest_rows, top_items
 from ml.models.content import (
     CODES,
     COUNTS,
@@ -174,15 +173,8 @@ class ContentRecommender(Recommender):
         if len(state.items) == 0:
             return []
         rows = self._rows(state, user_ratings)
-        scores = self.rule.score(state, rows).astype(np.float64)  # (1, N)
-        if candidates is not None:
-            mask = np.full(scores.shape[1], True)
-            allowed = state.items.encode(np.asarray(candidates), strict=False)
-            mask[allowed[allowed >= 0]] = False
-            scores[:, mask] = -np.inf
-        ranked = top_k(scores, k, exclude=rows if exclude_seen else None)[0]
-        ranked = ranked[np.isfinite(scores[0, ranked])]
-        return [(int(state.items.ids[i]), float(scores[0, i])) for i in ranked]
+        scores = self.rule.score(state, rows)  # (1, N)
+        return top_items(scores, rows, state.items, k, exclude_seen, candidates)
 
     def similar_items(self, item_id: int, k: int = 10) -> list[tuple[int, float]] | None:
         """(item_id, cosine) of the k items nearest in content space over the current catalogue;

@@ -26,14 +26,13 @@ from app.crud import (
     create_training_job,
     mark_failed,
     mark_running,
-    register_model_version,
 )
 from app.crud.training_jobs import record_progress
 from app.db import migrate
 from app.db.session import create_db_engine, create_session_factory
-from ml.checkpoint import checkpoint_sha256
 from ml.data.schema import RatingsDataset
 from tests.e2e.studio_models import train_studio_models
+from tests.factories import activate_checkpoints
 from tests.live_server import ROOT, running_server, server_env
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
@@ -84,15 +83,7 @@ def studio_server(
     engine = create_db_engine(url)
     with create_session_factory(engine)() as session:
         bulk_load(session=session, dataset=ml100k)
-        for model_type, path in checkpoints.items():
-            register_model_version(
-                session=session,
-                model_type=model_type,
-                checkpoint_path=str(path),
-                sha256=checkpoint_sha256(path),
-                version="studio1",
-                activate=True,
-            )
+        activate_checkpoints(session, checkpoints, "studio1")
     engine.dispose()
     env = server_env(url, root, admin_token=TOKEN, required_models=",".join(sorted(checkpoints)))
     with running_server(env, root) as live:

@@ -28,6 +28,7 @@ from app.schemas.gan import (
     GANInterpolationPublic,
     GANSamplesPublic,
 )
+from app.schemas.image import pixel_rows
 from app.services.errors import InvalidRequestError
 from app.services.registry import ModelRegistry
 from ml.inference.gan import GANSampler, grid_png
@@ -89,7 +90,7 @@ def samples(
         label=label,
         labels=labels,
         side=sampler.side,
-        images=np.round(images.astype(np.float64), 5).tolist(),
+        images=pixel_rows(images),
     )
     return Response(body.model_dump_json(), media_type="application/json", headers=headers)
 
@@ -122,7 +123,7 @@ def interpolate(
         seed_b=seed_b,
         label=label,
         side=sampler.side,
-        images=np.round(images.astype(np.float64), 5).tolist(),
+        images=pixel_rows(images),
     )
 
 

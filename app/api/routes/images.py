@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from app.api.body import BodyError, check_media_type, parse_json
 from app.api.deps import MetricsDep, RegistryDep
 from app.schemas.common import ERROR_RESPONSES, MEDIA_ERROR_RESPONSES, ErrorPublic
-from app.schemas.image import ReconstructionPublic
+from app.schemas.image import ReconstructionPublic, pixel_rows
 from app.services.errors import InvalidRequestError
 from ml.inference.images import (
     ImageModel,
@@ -137,8 +137,8 @@ async def reconstruct(
         side=side,
         noise=noise,
         kind=kind,
-        inputs=np.round(inputs.astype(np.float64), 5).tolist(),
-        reconstructions=np.round(out.astype(np.float64), 5).tolist(),
+        inputs=pixel_rows(inputs),
+        reconstructions=pixel_rows(out),
         mse=float(((out - images) ** 2).mean()),
     )
     return Response(answer.model_dump_json(), media_type="application/json", headers=headers)

@@ -15,9 +15,8 @@ import pytest
 from PIL import Image
 
 from app.core.config import Settings
-from app.crud import register_model_version
 from app.db.session import create_db_engine, create_session_factory
-from ml.checkpoint import checkpoint_sha256, save_checkpoint
+from ml.checkpoint import save_checkpoint
 from ml.data.digits import load_images
 from ml.data.schema import RatingsDataset
 from ml.inference.images import images_to_png
@@ -25,6 +24,7 @@ from ml.models.autoencoder import apply_variants, image_config, mult_dae_config
 from ml.training.autoencoder import train_images, train_ranking
 from ml.training.base import TrainingOptions
 from tests.app.api.conftest import make_settings, open_client
+from tests.factories import activate_checkpoints
 
 pytestmark = pytest.mark.anyio
 
@@ -52,15 +52,7 @@ async def ae_client(
 ) -> AsyncIterator[httpx.AsyncClient]:
     engine = create_db_engine(service_settings.database_url)
     with create_session_factory(engine)() as session:
-        for model_type, path in ae_checkpoints.items():
-            register_model_version(
-                session=session,
-                model_type=model_type,
-                checkpoint_path=str(path),
-                sha256=checkpoint_sha256(path),
-                version="a1",
-                activate=True,
-            )
+        activate_checkpoints(session, ae_checkpoints, "a1")
     engine.dispose()
     async for c in open_client(service_settings):
         yield c

@@ -26,9 +26,8 @@ import pytest
 import torch
 from PIL import Image
 
-from app.crud import register_model_version
 from app.db.session import create_db_engine, create_session_factory
-from ml.checkpoint import Checkpoint, checkpoint_sha256, save_checkpoint
+from ml.checkpoint import Checkpoint, save_checkpoint
 from ml.data.digits import load_images
 from ml.data.schema import RatingsDataset
 from ml.inference.dbn import model_tensors as dbn_tensors
@@ -45,6 +44,7 @@ from ml.training.base import TrainingOptions
 from ml.training.content import train_content, train_hybrid
 from ml.training.gan import train_gan
 from tests.app.api.conftest import ADMIN_TOKEN
+from tests.factories import activate_checkpoints
 from tests.live_server import LiveServer, running_server, server_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -115,15 +115,8 @@ def live_server(
     served = {**checkpoints, **small_models(root / "ckpt", planted_dataset)}
     engine = create_db_engine(url)
     with create_session_factory(engine)() as session:
-        for model_type in sorted(set(served) - {"ease", "rbm"}):  # those two are active already
-            register_model_version(
-                session=session,
-                model_type=model_type,
-                checkpoint_path=str(served[model_type]),
-                sha256=checkpoint_sha256(served[model_type]),
-                version="h1",
-                activate=True,
-            )
+        others = {t: path for t, path in served.items() if t not in ("ease", "rbm")}
+        activate_checkpoints(session, others, "h1")  # ease and rbm are active already
     engine.dispose()
     # schemathesis starts real retrain jobs: keep them short
     env = server_env(url, root, admin_token=ADMIN_TOKEN, retrain_timeout_s="5")
