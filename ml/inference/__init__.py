@@ -1,4 +1,4 @@
-"""What the service and the CLI call: load a checkpoint, score, recommend, embed.
+"""What the service and the CLI call: load a checkpoint, score, recommend, similar items, embed.
 
 Every recommender loads into a ``Recommender``: the id vocabularies plus a ``score`` function that
 folds a batch of users in from their ratings (CSR, users x items) and returns (B, I) scores. That
