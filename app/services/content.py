@@ -21,11 +21,12 @@ from app.services.metrics import ServiceMetrics
 from app.services.recommendations import InvalidRequestError, ScoredItemInfo
 from app.services.registry import LoadedModel, ModelNotLoadedError, ModelRegistry
 from ml.inference.content import ContentRecommender
+from ml.registry import metadata_model_types
 
 log = logging.getLogger(__name__)
 
 # Which loaded model answers similar?by=content when none is named.
-CONTENT_MODEL_ORDER: tuple[str, ...] = ("content", "hybrid")
+CONTENT_MODEL_ORDER: tuple[str, ...] = tuple(metadata_model_types())
 
 
 def _info(item: Item) -> ItemInfo:
