@@ -24,7 +24,7 @@ from ml.data.schema import RatingsDataset, normalise_ratings
 from ml.inference import Recommender, load_model, load_recommender
 from ml.inference.content import ContentRecommender, ItemMeta
 from ml.inference.embeddings import similar
-from ml.registry import CAPABILITIES, SPECS, Capability, ModelSpec
+from ml.registry import BY_NAME, CAPABILITIES, SPECS, Capability, ModelSpec
 from ml.training.base import TrainingOptions
 from tests.conftest import planted_frame
 
@@ -258,3 +258,20 @@ def _json_like(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_json_like(v) for v in value]
     return value
+
+
+# Checkpoints written by format 1 (this tree's first ModelSpec table; tiny, from the data above):
+# every later build must keep loading them and answering from them.
+FORMAT_1 = Path(__file__).parent / "fixtures" / "checkpoints_v1"
+
+
+@pytest.mark.parametrize("path", sorted(FORMAT_1.iterdir()), ids=lambda path: path.name)
+def test_format_1_checkpoints_keep_loading(path: Path) -> None:
+    checkpoint = load_checkpoint(path)
+    spec = BY_NAME[checkpoint.model_type]
+    old = Trained(spec, checkpoint, path, ratings_dataset(), image_dataset())
+    model = load_model(path, "cpu")
+    for capability in CAPABILITIES:
+        assert offers(model, capability) == (capability in spec.capabilities), capability
+    for capability in sorted(spec.capabilities):
+        ANSWER[capability](model, old)
