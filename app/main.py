@@ -40,7 +40,7 @@ from app.services.registry import ModelNotLoadedError, ModelRegistry, version_kw
 from app.services.retrain import RetrainConflictError, RetrainManager
 from app.web import install_studio
 from ml.device import resolve_device
-from ml.inference import LOADERS
+from ml.registry import BY_NAME
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def load_active_models(app: FastAPI) -> None:
         app.state.startup_error = reason
         return
     for row in active:
-        if row.model_type not in LOADERS:
+        if row.model_type not in BY_NAME:
             log.warning(
                 "ignoring active version %s of unknown type %r", row.version, row.model_type
             )

@@ -28,6 +28,8 @@ from safetensors.torch import load_file, save_file
 
 from ml import __version__
 
+# Raise it when the manifest or the tensors' layout changes meaning; readers keep accepting every
+# older version (1: the layout above, since the first release).
 FORMAT_VERSION = 1
 TENSORS_FILE = "model.safetensors"
 MANIFEST_FILE = "manifest.json"
@@ -117,12 +119,24 @@ def read_manifest(directory: str | Path) -> dict[str, Any]:
         manifest = json.loads(manifest_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CheckpointError(f"{manifest_path}: corrupted manifest ({exc})") from exc
-    if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
-        found = manifest.get("format_version") if isinstance(manifest, dict) else None
-        raise CheckpointError(
-            f"{directory}: unsupported checkpoint format {found!r} (expected {FORMAT_VERSION})"
-        )
+    if not isinstance(manifest, dict):
+        raise CheckpointError(f"{manifest_path}: corrupted manifest (not a JSON object)")
+    check_format_version(directory, manifest.get("format_version"))
     return manifest
+
+
+def check_format_version(directory: str | Path, found: object) -> None:
+    """Accept every format this build has written (1 up to ``FORMAT_VERSION``; a change of
+    format keeps reading the older ones); refuse a newer one with what to do about it."""
+    if type(found) is not int or found < 1:
+        raise CheckpointError(
+            f"{directory}: unsupported checkpoint format {found!r} (not a DeepRec format version)"
+        )
+    if found > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{directory}: unsupported checkpoint format {found}: written by a newer DeepRec "
+            f"(this one reads formats 1 to {FORMAT_VERSION}); upgrade DeepRec to load it"
+        )
 
 
 def load_checkpoint(

@@ -12,7 +12,8 @@ import sys
 import typer
 
 # Model families (autoencoder, baselines_train, content, dbn, gan, rbm) register their train/plot
-# commands on the `train` and `plot` groups when imported.
+# commands on the `train` and `plot` groups when imported; the train commands must be those
+# ml.registry declares (checked below, so no family can be forgotten on either side).
 from app.cli import (  # noqa: F401
     autoencoder,
     baseline,
@@ -31,6 +32,8 @@ from app.cli import (  # noqa: F401
     train,
 )
 from app.cli.common import run_cli
+
+train.check_commands_match_specs()
 
 cli = typer.Typer(
     name="deeprec",

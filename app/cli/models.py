@@ -49,11 +49,11 @@ def _verified(model_type: str, version: str, path: Path, sha256: str | None) -> 
     """The registry's checks on a checkpoint folder; its manifest sha256 when they pass."""
     from app.services.registry import ModelRegistry
     from ml.checkpoint import CheckpointError, read_manifest
-    from ml.inference import LOADERS
+    from ml.registry import BY_NAME, model_types
 
     found = read_manifest(path).get("model_type")  # format version checked here
-    if found not in LOADERS:
-        raise CheckpointError(f"{path}: unknown model type {found!r}; known: {sorted(LOADERS)}")
+    if found not in BY_NAME:
+        raise CheckpointError(f"{path}: unknown model type {found!r}; known: {model_types()}")
     if found != model_type:
         raise CheckpointError(f"{path}: holds a {found!r} model, not {model_type!r}")
     entry = ModelRegistry(device="cpu").load(

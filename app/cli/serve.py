@@ -19,25 +19,14 @@ from typing import Any
 import typer
 
 from app.cli.common import fail, print_json, settings
-from app.cli.train import app as train_app
 from app.core.config import get_settings
 from app.crud import count_ratings, get_active_model_version
 from app.db.errors import DatabaseError
 from app.db.migrate import require_current_schema
 from app.db.session import create_db_engine, create_session_factory
 from app.models import JobStatus
-from app.services.retrain import (
-    TRAIN_COMMANDS,
-    RetrainConflictError,
-    RetrainManager,
-    RetrainRequest,
-)
-
-
-def _train_commands() -> set[str]:
-    return {
-        c.name or (c.callback.__name__ if c.callback else "") for c in train_app.registered_commands
-    }
+from app.services.retrain import RetrainConflictError, RetrainManager, RetrainRequest
+from ml.registry import BY_NAME, model_types
 
 
 class ProgressBar:
@@ -111,7 +100,6 @@ def bootstrap(
     with session_factory() as session:
         if count_ratings(session=session) == 0:
             fail("the database holds no ratings: run `deeprec data load` first")
-    available = _train_commands()
     manager = RetrainManager(settings=s, session_factory=session_factory, registry=None)
     # A start: jobs left `running` by a killed start-up are failed (with the reason) first.
     manager.recover_interrupted()
@@ -122,9 +110,8 @@ def bootstrap(
         if active is not None and not force:
             report[model_type] = f"already active: {active.version}"
             continue
-        words, _ = TRAIN_COMMANDS.get(model_type, ((model_type,), True))
-        if words[0] not in available:
-            report[model_type] = f"skipped: no `deeprec train {model_type}` command in this build"
+        if model_type not in BY_NAME:
+            report[model_type] = f"skipped: unknown model type; known: {', '.join(model_types())}"
             typer.echo(f"warning: {model_type}: {report[model_type]}", err=True)
             continue
         request = RetrainRequest(model_type, {}, epochs=epochs)

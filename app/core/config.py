@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ml.registry import default_model_types, required_model_types
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DEEPREC_", env_file=".env", extra="ignore")
@@ -35,11 +37,11 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # --- web service (app/main.py, app/services/)
     required_models: str = Field(
-        default="rbm",
+        default=",".join(required_model_types()),
         description="Comma-separated model types that must be loaded for /readyz to answer 200.",
     )
     default_models: str = Field(
-        default="rbm,autoencoder,ease,content,hybrid,autoencoder-images,rbm-images,dbn,gan",
+        default=",".join(default_model_types()),
         description="Comma-separated model types `deeprec bootstrap` trains when none is active.",
     )
     max_upload_bytes: int = Field(

@@ -19,11 +19,12 @@ from app.services.content_sync import sync_all
 from app.services.errors import InvalidRequestError
 from app.services.registry import LoadedModel, ModelNotLoadedError, ModelRegistry
 from ml.inference.content import ContentRecommender
+from ml.registry import metadata_model_types
 
 log = logging.getLogger(__name__)
 
 # Which loaded model answers similar?by=content when none is named.
-CONTENT_MODEL_ORDER: tuple[str, ...] = ("content", "hybrid")
+CONTENT_MODEL_ORDER: tuple[str, ...] = tuple(metadata_model_types())
 
 
 def _info(item: Item) -> ItemInfo:

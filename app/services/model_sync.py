@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from app.crud import list_active_model_versions
 from app.services.registry import ModelRegistry, version_kwargs
-from ml.inference import LOADERS
+from ml.registry import BY_NAME
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class ActiveVersionSync:
         swapped = []
         for row in active:
             served = self.registry.find(row.model_type)
-            if row.model_type not in LOADERS or row.id in self._failed:
+            if row.model_type not in BY_NAME or row.id in self._failed:
                 continue
             if served is not None and served.version == row.version:
                 continue

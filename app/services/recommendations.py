@@ -28,9 +28,10 @@ from app.services.errors import InvalidRequestError
 from app.services.metrics import ServiceMetrics
 from app.services.registry import LoadedModel, ModelNotLoadedError, ModelRegistry
 from ml.inference import IMAGE_MODEL_TYPES, LOADERS, Recommender
+from ml.registry import recommendation_order
 
 # Which loaded model answers when the client names none: the first loaded of these.
-DEFAULT_MODEL_ORDER: tuple[str, ...] = ("rbm", "autoencoder", "ease", "autorec", "popularity")
+DEFAULT_MODEL_ORDER: tuple[str, ...] = recommendation_order()
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,10 @@ from typing import Any
 import torch
 
 from ml.checkpoint import CheckpointError, checkpoint_sha256, read_manifest
-from ml.inference import LOADERS, Recommender, load_model
+from ml.inference import Recommender, load_model
 from ml.inference.gan import GANSampler
 from ml.inference.images import ImageModel
+from ml.registry import BY_NAME
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +39,14 @@ class ModelNotLoadedError(LookupError):
     def __init__(self, model_type: str, loaded: list[str], message: str | None = None) -> None:
         self.model_type = model_type
         self.loaded = loaded
-        reason = "is not loaded" if model_type in LOADERS else "is not a known model type"
+        reason = "is not loaded" if model_type in BY_NAME else "is not a known model type"
         super().__init__(
             message or f"model {model_type!r} {reason}; loaded: {', '.join(loaded) or 'none'}"
         )
 
     @property
     def unknown_type(self) -> bool:
-        return self.model_type not in LOADERS
+        return self.model_type not in BY_NAME
 
 
 @dataclass(frozen=True)

@@ -65,32 +65,12 @@ from app.services.metrics import ServiceMetrics
 from app.services.registry import LoadedModel, ModelRegistry, stored_checkpoint_path
 from ml.checkpoint import CheckpointError, checkpoint_sha256, read_manifest
 from ml.data.items import write_items_csv
-from ml.inference import LOADERS
+from ml.registry import BY_NAME, get_spec
 
 log = logging.getLogger(__name__)
 
 COMPARE_METRIC = "ndcg@10_all"
 
-# model_type -> the `deeprec train ...` words that make it, and whether it trains on ratings
-# (the ratings exported from the database) or on digit images (the configured image set).
-TRAIN_COMMANDS: dict[str, tuple[tuple[str, ...], bool]] = {
-    "rbm": (("rbm",), True),
-    "autoencoder": (("autoencoder", "--target", "ratings"), True),
-    "autorec": (("autorec",), True),
-    "ease": (("ease",), True),
-    "popularity": (("popularity",), True),
-    "autoencoder-images": (("autoencoder", "--target", "digits"), False),
-    "rbm-images": (("rbm-images",), False),
-    "dbn": (("dbn",), False),
-    # The conditional GAN serves labelled and unlabelled samples and trains in 60 epochs
-    # (bench/results/gan.md).
-    "gan": (("gan", "--conditional", "--epochs", "60"), False),
-    "content": (("content",), True),
-    "hybrid": (("hybrid",), True),
-}
-# Model types that also learn from item metadata: the job exports the items table beside the
-# ratings and passes it as ``--items``.
-METADATA_MODELS = frozenset({"content", "hybrid"})
 MAX_ERROR_CHARS = 2000
 PROGRESS_LOG_S = 10.0  # at most one progress line per job this often in the service's log
 # What a job's owner does with its progress while the worker trains: (job id, progress row).
@@ -153,7 +133,7 @@ def train_command(
     items: Path | None = None,
 ) -> list[str]:
     """The worker's command line: ``python -m app.cli.main train ...`` for the model type."""
-    words, _ = TRAIN_COMMANDS.get(request.model_type, ((request.model_type,), True))
+    words = get_spec(request.model_type).train_words
     command = [python, "-m", "app.cli.main", "train", *words]
     if ratings is not None:
         command += ["--ratings", str(ratings)]
@@ -349,26 +329,26 @@ class RetrainManager:
                 self.metrics.retrain_jobs.labels(request.model_type, status).inc()
 
     def _run(self, job_id: int, request: RetrainRequest) -> int:
-        if request.model_type not in LOADERS:
+        spec = BY_NAME.get(request.model_type)
+        if spec is None:
             raise RetrainError(f"unknown model type {request.model_type!r}")
         version = new_version_name(job_id)
         out = self.settings.resolved_checkpoint_dir.resolve() / request.model_type / version
         registered = False
-        _, uses_ratings = TRAIN_COMMANDS.get(request.model_type, ((request.model_type,), True))
         try:
             # The exported ratings live in a folder named after this PID: removed here on every
             # path, and by the next start's sweep if this process is killed outright.
             tmp = temp_dir()
             try:
                 ratings_file: Path | None = None
-                if uses_ratings:
+                if spec.uses_ratings:
                     self._phase(job_id, "exporting ratings")
                     ratings_file = tmp / "ratings.csv"
                     with self.session_factory() as session:
                         n = export_ratings(session, ratings_file)
                     log.info("retrain job %d: %s on %d ratings", job_id, request.model_type, n)
                 items_file: Path | None = None
-                if request.model_type in METADATA_MODELS:
+                if spec.uses_items:
                     items_file = tmp / "items.csv"
                     with self.session_factory() as session:
                         export_items(session, items_file)

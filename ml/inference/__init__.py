@@ -5,13 +5,12 @@ folds a batch of users in from their ratings (CSR, users x items) and returns (B
 contract makes a rating written to the database count in the very next answer, with no retraining.
 Each model family has a module here (``ml.inference.rbm``, ``.autoencoder``, ``.dbn``, ``.gan``,
 ``.baselines``) whose ``load(checkpoint, device)`` rebuilds the served object: a ``Recommender``
-for rating models, an image model (``reconstruct``) or a GAN sampler. ``LOADERS`` maps each
-checkpoint ``model_type`` to that function.
+for rating models, an image model (``reconstruct``) or a GAN sampler. ``ml.registry`` names that
+function for each checkpoint ``model_type``.
 """
 
 from __future__ import annotations
 
-import importlib
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ import torch
 from ml.checkpoint import Checkpoint, CheckpointError, load_checkpoint, read_manifest
 from ml.data.vocab import IdVocab
 from ml.evaluation.evaluate import top_k
+from ml.registry import BY_NAME, SPECS, image_model_types
 
 
 class Scorer(Protocol):
@@ -167,40 +167,30 @@ class Recommender:
         return [(int(self.items.ids[i]), cosine) for i, cosine in nearest_rows(unit, index, k)]
 
 
-# checkpoint model_type -> "module:function" taking (Checkpoint, torch.device).
-LOADERS: dict[str, str] = {
-    "popularity": "ml.inference.baselines:load",
-    "ease": "ml.inference.baselines:load",
-    "rbm": "ml.inference.rbm:load",
-    "autoencoder": "ml.inference.autoencoder:load",
-    "autorec": "ml.inference.autoencoder:load",
-    "autoencoder-images": "ml.inference.autoencoder:load_images",
-    "rbm-images": "ml.inference.dbn:load_rbm_images",
-    "dbn": "ml.inference.dbn:load",
-    "gan": "ml.inference.gan:load",
-    "content": "ml.inference.content:load",
-    "hybrid": "ml.inference.content:load",
-}
+# checkpoint model_type -> "module:function" taking (Checkpoint, torch.device): ml.registry's.
+LOADERS: dict[str, str] = {spec.name: spec.load for spec in SPECS}
 # The model types that load into something other than a Recommender (images, digits): known
 # without loading them, so a request naming one gets the same answer whether it is loaded or not.
-IMAGE_MODEL_TYPES: frozenset[str] = frozenset({"autoencoder-images", "rbm-images", "dbn", "gan"})
+IMAGE_MODEL_TYPES: frozenset[str] = image_model_types()
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> Any:
     """Load any checkpoint into the object that serves it (verified, on ``device``)."""
     manifest = read_manifest(path)
     model_type = str(manifest.get("model_type"))
-    target = LOADERS.get(model_type)
-    if target is None:
+    spec = BY_NAME.get(model_type)
+    if spec is None:
         raise CheckpointError(f"{path}: unknown model type {model_type!r}")
-    module_name, function_name = target.split(":")
-    loader = getattr(importlib.import_module(module_name), function_name)
+    loader = spec.loader()
     checkpoint = load_checkpoint(path, model_type=model_type, device="cpu")
     return loader(checkpoint, torch.device(device))
 
 
 def load_recommender(path: str | Path, device: str | torch.device = "cpu") -> Recommender:
     """Load a checkpoint that serves recommendations; refuse image or GAN checkpoints."""
+    spec = BY_NAME.get(str(read_manifest(path).get("model_type")))
+    if spec is not None and not spec.can("recommend"):  # known before loading the tensors
+        raise CheckpointError(f"{path}: a {spec.name} model cannot serve recommendations")
     model = load_model(path, device)
     if not isinstance(model, Recommender):
         raise CheckpointError(f"{path}: a {type(model).__name__} cannot serve recommendations")

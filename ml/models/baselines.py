@@ -6,6 +6,7 @@ B = I - P diag(1/diag(P)) with P = (X^T X + lambda I)^-1 on binary interactions 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,3 +49,34 @@ class EASE:
     def score(self, user_rows: sp.csr_matrix) -> np.ndarray:
         binary = (user_rows != 0).astype(np.float32)
         return np.asarray(binary @ self.weights)
+
+
+@dataclass(frozen=True)
+class EASETrainingConfig:
+    """What ``deeprec train ease`` starts from. ``l2``: EASE's lambda; ``None`` tunes it on the
+    validation pair (``ml.training.baselines.DEFAULT_L2_GRID``)."""
+
+    l2: float | None = None
+    k: int = 10  # cut-off of the ranking metrics stored in the manifest
+
+    def __post_init__(self) -> None:
+        if self.l2 is not None and (
+            isinstance(self.l2, bool)
+            or not isinstance(self.l2, int | float)
+            or not math.isfinite(self.l2)
+            or self.l2 <= 0
+        ):
+            raise ValueError(f"l2 must be a positive number or null, got {self.l2!r}")
+        if self.k <= 0:
+            raise ValueError(f"k must be positive, got {self.k}")
+
+
+@dataclass(frozen=True)
+class PopularityTrainingConfig:
+    """No hyper-parameters: items ranked by how many users rated them in train."""
+
+    k: int = 10
+
+    def __post_init__(self) -> None:
+        if self.k <= 0:
+            raise ValueError(f"k must be positive, got {self.k}")

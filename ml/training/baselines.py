@@ -9,9 +9,8 @@ set's sha256. EASE: Steck, "Embarrassingly Shallow Autoencoders for Sparse Data"
 from __future__ import annotations
 
 import logging
-import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -22,43 +21,19 @@ from ml.checkpoint import Checkpoint
 from ml.data.schema import RatingsDataset
 from ml.data.splits import PROTOCOL_SEED, VALIDATION_SEED, protocol_split
 from ml.evaluation.evaluate import evaluate_ranking
-from ml.models.baselines import EASE, EASEConfig, Popularity
+from ml.models.baselines import (
+    EASE,
+    EASEConfig,
+    EASETrainingConfig,
+    Popularity,
+    PopularityTrainingConfig,
+)
 from ml.training.fit import all_ratings, check_fit, fit_record
 
 log = logging.getLogger(__name__)
 
 # Values of EASE's lambda tried on the validation pair when none is given.
 DEFAULT_L2_GRID: tuple[float, ...] = (50.0, 100.0, 200.0, 300.0, 500.0, 800.0, 1200.0)
-
-
-@dataclass(frozen=True)
-class EASETrainingConfig:
-    """``l2``: EASE's lambda; ``None`` tunes it on the validation pair over ``DEFAULT_L2_GRID``."""
-
-    l2: float | None = None
-    k: int = 10  # cut-off of the ranking metrics stored in the manifest
-
-    def __post_init__(self) -> None:
-        if self.l2 is not None and (
-            isinstance(self.l2, bool)
-            or not isinstance(self.l2, int | float)
-            or not math.isfinite(self.l2)
-            or self.l2 <= 0
-        ):
-            raise ValueError(f"l2 must be a positive number or null, got {self.l2!r}")
-        if self.k <= 0:
-            raise ValueError(f"k must be positive, got {self.k}")
-
-
-@dataclass(frozen=True)
-class PopularityTrainingConfig:
-    """No hyper-parameters: items ranked by how many users rated them in train."""
-
-    k: int = 10
-
-    def __post_init__(self) -> None:
-        if self.k <= 0:
-            raise ValueError(f"k must be positive, got {self.k}")
 
 
 def _vocab(split_users: Any, split_items: Any) -> dict[str, list[int]]:

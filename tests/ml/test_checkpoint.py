@@ -6,7 +6,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from ml.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
+from ml.checkpoint import (
+    FORMAT_VERSION,
+    Checkpoint,
+    CheckpointError,
+    load_checkpoint,
+    save_checkpoint,
+)
 
 
 def make(model_type: str = "toy") -> Checkpoint:
@@ -75,3 +81,33 @@ def test_a_failed_write_leaves_nothing(tmp_path: Path) -> None:
     with pytest.raises(TypeError):
         save_checkpoint(bad, tmp_path / "ckpt")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("version", "message"),
+    [
+        (FORMAT_VERSION + 1, "written by a newer DeepRec .* upgrade DeepRec to load it"),
+        (0, "not a DeepRec format version"),
+        ("1", "not a DeepRec format version"),
+        (True, "not a DeepRec format version"),
+        (None, "not a DeepRec format version"),
+    ],
+)
+def test_a_format_version_this_build_cannot_read_is_refused_clearly(
+    tmp_path: Path, version: object, message: str
+) -> None:
+    path = save_checkpoint(make(), tmp_path / "ckpt")
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["format_version"] = version
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(CheckpointError, match=f"unsupported checkpoint format .*{message}"):
+        load_checkpoint(path)
+
+
+def test_every_format_up_to_this_builds_loads(tmp_path: Path) -> None:
+    path = save_checkpoint(make(), tmp_path / "ckpt")
+    manifest = json.loads((path / "manifest.json").read_text())
+    for version in range(1, FORMAT_VERSION + 1):
+        manifest["format_version"] = version
+        (path / "manifest.json").write_text(json.dumps(manifest))
+        assert load_checkpoint(path, model_type="toy").config == {"hidden": 3}

@@ -22,7 +22,7 @@ from app.schemas.common import BODY_ERROR_RESPONSES, ErrorPublic
 from app.services.registry import ModelRegistry, version_kwargs
 from app.services.retrain import RetrainRequest
 from app.services.retrain_params import check_retrain_params
-from ml.inference import LOADERS
+from ml.registry import BY_NAME, model_types
 
 router = APIRouter(
     prefix="/v1/admin",
@@ -64,10 +64,10 @@ def retrain(body: RetrainCreate, jobs: RetrainDep) -> JobPublic:
     The new version is registered and swapped in only if training and evaluation succeed; a
     failure leaves the active version serving and the job ``failed`` with the reason.
     """
-    if body.model not in LOADERS:
+    if body.model not in BY_NAME:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
-            f"unknown model {body.model!r}; known: {sorted(LOADERS)}",
+            f"unknown model {body.model!r}; known: {model_types()}",
         )
     try:  # the train command's own check, now: a bad parameter is a 422, not a failed job
         check_retrain_params(body.model, body.params)
@@ -124,7 +124,7 @@ def activate(
     row = get_model_version(session=session, version_id=version_id)
     if row is None:
         raise NotFoundError(f"unknown model version {version_id}")
-    if row.model_type not in LOADERS:
+    if row.model_type not in BY_NAME:
         raise HTTPException(status.HTTP_409_CONFLICT, f"unknown model type {row.model_type!r}")
     try:
         entry = registry.load(**version_kwargs(row))

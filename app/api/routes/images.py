@@ -10,7 +10,7 @@ never on the event loop.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
 from fastapi import APIRouter, Query, Request, Response, status
@@ -29,10 +29,15 @@ from ml.inference.images import (
     images_to_png,
     png_to_images,
 )
+from ml.registry import reconstructors
 
 router = APIRouter(prefix="/v1/images", tags=["images"], responses=ERROR_RESPONSES)
 
-MODEL_TYPES = {"autoencoder": "autoencoder-images", "rbm": "rbm-images", "dbn": "dbn"}
+MODEL_TYPES = reconstructors()  # `model=` word -> the family (ml.registry)
+if TYPE_CHECKING:
+    ImageModelWord = str
+else:  # the words the OpenAPI schema lists and FastAPI checks (422 for any other)
+    ImageModelWord = Literal[tuple(MODEL_TYPES)]
 MAX_IMAGES = 1024
 MAX_SEED = 2**31 - 1
 
@@ -90,9 +95,7 @@ async def reconstruct(
     request: Request,
     registry: RegistryDep,
     metrics: MetricsDep,
-    model: Annotated[
-        Literal["autoencoder", "rbm", "dbn"], Query(description="Which image model.")
-    ] = "autoencoder",
+    model: Annotated[ImageModelWord, Query(description="Which image model.")] = "autoencoder",
     noise: Annotated[float, Query(ge=0.0, le=1.0, description="Corruption level.")] = 0.0,
     kind: Annotated[
         Literal["mask", "gaussian"], Query(description="mask: drop pixels; gaussian: add noise.")
