@@ -67,6 +67,8 @@ class ModelSpec:
     default: bool = False  # `deeprec bootstrap` and `serve --train-missing` train it
     required: bool = False  # /readyz answers 200 only once it is loaded
     recommend_rank: int | None = None  # place in the answer order when a client names no model
+    similar_rank: int | None = None  # place in the Studio's similar-films / item-map order
+    label: str = ""  # what people read (the Studio's menus); the name when empty
 
     def __post_init__(self) -> None:
         unknown = set(self.capabilities) - set(CAPABILITIES)
@@ -74,6 +76,8 @@ class ModelSpec:
             raise ValueError(f"{self.name}: unknown capabilities {sorted(unknown)}")
         if self.recommend_rank is not None and "recommend" not in self.capabilities:
             raise ValueError(f"{self.name}: ranked for recommendations but cannot recommend")
+        if self.similar_rank is not None and "similar_items" not in self.capabilities:
+            raise ValueError(f"{self.name}: ranked for similar items but has none")
         if self.required and not self.default:
             raise ValueError(f"{self.name}: a required model must be a default model")
 
@@ -187,6 +191,8 @@ SPECS: tuple[ModelSpec, ...] = (
         default=True,
         required=True,
         recommend_rank=1,
+        label="RBM",
+        similar_rank=2,
     ),
     ModelSpec(
         "autoencoder",
@@ -198,6 +204,8 @@ SPECS: tuple[ModelSpec, ...] = (
         ("autoencoder", "--target", "ratings"),
         default=True,
         recommend_rank=2,
+        label="Autoencoder",
+        similar_rank=1,
     ),
     ModelSpec(
         "ease",
@@ -209,6 +217,7 @@ SPECS: tuple[ModelSpec, ...] = (
         ("ease",),
         default=True,
         recommend_rank=3,
+        label="EASE",
     ),
     ModelSpec(
         "autorec",
@@ -219,6 +228,7 @@ SPECS: tuple[ModelSpec, ...] = (
         _can("recommend", "predict_ratings", "similar_items", "embed"),
         ("autorec",),
         recommend_rank=4,
+        label="AutoRec",
     ),
     ModelSpec(
         "content",
@@ -229,6 +239,8 @@ SPECS: tuple[ModelSpec, ...] = (
         _can("recommend", "similar_items", "embed"),
         ("content",),
         default=True,
+        label="Content",
+        similar_rank=3,
     ),
     ModelSpec(
         "hybrid",
@@ -239,6 +251,7 @@ SPECS: tuple[ModelSpec, ...] = (
         _can("recommend", "similar_items", "embed"),
         ("hybrid",),
         default=True,
+        label="Hybrid",
     ),
     ModelSpec(
         "popularity",
@@ -249,6 +262,7 @@ SPECS: tuple[ModelSpec, ...] = (
         _can("recommend"),
         ("popularity",),
         recommend_rank=5,
+        label="Popularity",
     ),
     ModelSpec(
         "autoencoder-images",
@@ -259,6 +273,7 @@ SPECS: tuple[ModelSpec, ...] = (
         _can("reconstruct", "embed"),
         ("autoencoder", "--target", "digits"),
         default=True,
+        label="Autoencoder",
     ),
     ModelSpec(
         "rbm-images",
@@ -269,6 +284,7 @@ SPECS: tuple[ModelSpec, ...] = (
         _can("reconstruct", "sample"),
         ("rbm-images",),
         default=True,
+        label="RBM",
     ),
     ModelSpec(
         "dbn",
@@ -279,6 +295,7 @@ SPECS: tuple[ModelSpec, ...] = (
         _can("reconstruct", "sample", "embed"),
         ("dbn",),
         default=True,
+        label="DBN",
     ),
     ModelSpec(
         "gan",
@@ -291,6 +308,7 @@ SPECS: tuple[ModelSpec, ...] = (
         # (bench/results/gan.md).
         ("gan", "--conditional", "--epochs", "60"),
         default=True,
+        label="GAN",
     ),
 )
 
@@ -334,6 +352,12 @@ def recommendation_order() -> tuple[str, ...]:
     """Which loaded model answers when the client names none: the first loaded of these."""
     ranked = [spec for spec in SPECS if spec.recommend_rank is not None]
     return tuple(spec.name for spec in sorted(ranked, key=lambda s: s.recommend_rank or 0))
+
+
+def similar_items_order() -> tuple[str, ...]:
+    """The families whose neighbours the Studio shows first (best first: bench/results)."""
+    ranked = [spec for spec in SPECS if spec.similar_rank is not None]
+    return tuple(spec.name for spec in sorted(ranked, key=lambda s: s.similar_rank or 0))
 
 
 def metadata_model_types() -> list[str]:

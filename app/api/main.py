@@ -11,6 +11,7 @@ from fastapi import APIRouter
 from app.api.routes import (
     admin,
     embeddings,
+    families,
     gan,
     health,
     images,
@@ -30,3 +31,4 @@ api_router.include_router(admin.router)
 api_router.include_router(gan.router)
 api_router.include_router(embeddings.router)
 api_router.include_router(images.router)
+api_router.include_router(families.router)

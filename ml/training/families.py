@@ -23,6 +23,7 @@ from ml.data.digits import ImageDataset
 from ml.data.schema import RatingsDataset
 from ml.models.autoencoder import AutoencoderConfig
 from ml.models.autorec import AutoRecConfig
+from ml.models.baselines import EASETrainingConfig, PopularityTrainingConfig
 from ml.models.content import ContentConfig
 from ml.models.dbn import DBNConfig
 from ml.models.gan import GANConfig
@@ -38,6 +39,12 @@ def images_sha256(data: ImageDataset) -> str:
     return digest.hexdigest()
 
 
+def _stamped(checkpoint: Checkpoint, **extra: Any) -> Checkpoint:
+    """The checkpoint with ``extra`` recorded in its manifest (seed, device)."""
+    checkpoint.extra.update(extra)
+    return checkpoint
+
+
 # ------------------------------------------------------------------------------------ ratings
 def train_rbm(
     data: RatingsDataset, config: RBMConfig, options: TrainingOptions, *, fit: str = "all"
@@ -45,8 +52,7 @@ def train_rbm(
     from ml.training.rbm import train_rbm_checkpoint
 
     checkpoint = train_rbm_checkpoint(data, config, options, fit=fit)
-    checkpoint.extra["device"] = str(options.torch_device)
-    return checkpoint
+    return _stamped(checkpoint, device=str(options.torch_device))
 
 
 def train_autoencoder(
@@ -66,43 +72,42 @@ def train_autorec(
 
 
 def train_ease(
-    data: RatingsDataset, config: Any, options: TrainingOptions, *, fit: str = "all"
+    data: RatingsDataset, config: EASETrainingConfig, options: TrainingOptions, *, fit: str = "all"
 ) -> Checkpoint:
     from ml.training.baselines import train_ease as fit_ease
 
-    checkpoint = fit_ease(data, config, fit=fit)
-    checkpoint.extra.update({"seed": options.seed, "device": options.device})
-    return checkpoint
+    return _stamped(fit_ease(data, config, fit=fit), seed=options.seed, device=options.device)
 
 
 def train_popularity(
-    data: RatingsDataset, config: Any, options: TrainingOptions, *, fit: str = "all"
+    data: RatingsDataset,
+    config: PopularityTrainingConfig,
+    options: TrainingOptions,
+    *,
+    fit: str = "all",
 ) -> Checkpoint:
     from ml.training.baselines import train_popularity as fit_popularity
 
     checkpoint = fit_popularity(data, config, fit=fit)
-    checkpoint.extra.update({"seed": options.seed, "device": options.device})
-    return checkpoint
+    return _stamped(checkpoint, seed=options.seed, device=options.device)
 
 
 def train_content(
     data: RatingsDataset, config: ContentConfig, options: TrainingOptions, *, fit: str = "all"
 ) -> Checkpoint:
+    """Content only (no second fit: ``fit`` does not apply)."""
     from ml.training.content import train_content as fit_content
 
-    checkpoint = fit_content(data, config, options)
-    checkpoint.extra["device"] = str(options.torch_device)
-    return checkpoint
+    return _stamped(fit_content(data, config, options), device=str(options.torch_device))
 
 
 def train_hybrid(
     data: RatingsDataset, config: ContentConfig, options: TrainingOptions, *, fit: str = "all"
 ) -> Checkpoint:
+    """Content + EASE (no second fit: ``fit`` does not apply)."""
     from ml.training.content import train_hybrid as fit_hybrid
 
-    checkpoint = fit_hybrid(data, config, options)
-    checkpoint.extra["device"] = str(options.torch_device)
-    return checkpoint
+    return _stamped(fit_hybrid(data, config, options), device=str(options.torch_device))
 
 
 # ------------------------------------------------------------------------------------- images
@@ -112,6 +117,24 @@ def train_image_autoencoder(
     from ml.training.autoencoder import train_images
 
     return train_images(data, config, options)
+
+
+def _image_checkpoint(
+    model_type: str,
+    config: Any,
+    model: torch.nn.Module,
+    data: ImageDataset,
+    metrics: dict[str, Any],
+    **extra: Any,
+) -> Checkpoint:
+    return Checkpoint(
+        model_type=model_type,
+        config=dataclasses.asdict(config),
+        tensors=module_tensors(model),
+        data_sha256=images_sha256(data),
+        metrics=metrics,
+        extra={"dataset": data.name, **extra},
+    )
 
 
 def train_image_rbm(
@@ -131,14 +154,8 @@ def train_image_rbm(
         "free_energy": last["free_energy"],
         "test_free_energy": last["val_free_energy"],
     }
-    return Checkpoint(
-        model_type="rbm-images",
-        config=dataclasses.asdict(config),
-        tensors=module_tensors(rbm),
-        data_sha256=images_sha256(data),
-        metrics=metrics,
-        extra={"dataset": data.name, "seed": options.seed, "history": history, "gibbs_steps": 500},
-    )
+    extra = {"seed": options.seed, "history": history, "gibbs_steps": 500}
+    return _image_checkpoint("rbm-images", config, rbm, data, metrics, **extra)
 
 
 def train_dbn(
@@ -159,19 +176,9 @@ def train_dbn(
         "test_reconstruction_mse": reconstruction_mse(model, test),
         "layer_recon_error": [layer[-1]["recon_error"] for layer in history.layers],
     }
-    return Checkpoint(
-        model_type="dbn",
-        config=dataclasses.asdict(config),
-        tensors=module_tensors(model),
-        data_sha256=images_sha256(data),
-        metrics=metrics,
-        extra={
-            "dataset": data.name,
-            "seed": options.seed,
-            "device": str(options.torch_device),
-            "history": history.as_dict(),
-        },
-    )
+    extra = {"seed": options.seed, "device": str(options.torch_device)}
+    extra["history"] = history.as_dict()
+    return _image_checkpoint("dbn", config, model, data, metrics, **extra)
 
 
 def train_gan(
@@ -196,17 +203,6 @@ def train_gan(
         "d_prob_test_real": float(sampler.discriminate(data.test_images, test_labels).mean()),
         "d_prob_generated": float(sampler.discriminate(fake, fake_labels).mean()),
     }
-    return Checkpoint(
-        model_type="gan",
-        config=dataclasses.asdict(config),
-        tensors=module_tensors(model),
-        data_sha256=images_sha256(data),
-        metrics=metrics,
-        extra={
-            "dataset": data.name,
-            "seed": options.seed,
-            "epochs": options.epochs,
-            "device": str(options.torch_device),
-            "history": history.as_dict(),
-        },
-    )
+    extra = {"seed": options.seed, "epochs": options.epochs, "device": str(options.torch_device)}
+    extra["history"] = history.as_dict()
+    return _image_checkpoint("gan", config, model, data, metrics, **extra)

@@ -2,15 +2,10 @@
 // grid, reconstructions by the autoencoder, the RBM and the DBN (with optional noise), the GAN
 // discriminator's verdict, GAN samples by seed and label, and a seed-to-seed interpolation strip.
 import { api, query } from "./api.js";
-import { loadModels, state } from "./state.js";
+import { loadModels, reconstructors, state } from "./state.js";
 import { $, debounce, h, markReady, paintPixels, pixelCanvas, showError } from "./ui.js";
 
 const SIDE = 8;
-const RECONSTRUCTORS = [
-  ["autoencoder", "autoencoder-images", "Autoencoder"],
-  ["rbm", "rbm-images", "RBM"],
-  ["dbn", "dbn", "DBN"],
-];
 let started = false;
 let drawing = false;
 let inked = false;
@@ -34,7 +29,7 @@ export async function show() {
   $("#lerp-form").addEventListener("submit", (event) => { event.preventDefault(); interpolate(); });
   await loadModels();
   const figures = $("#recons");
-  for (const [key, type, name] of RECONSTRUCTORS) {
+  for (const [key, type, name] of reconstructors()) {
     figures.append(h("figure", { dataset: { model: key } },
       pixelCanvas(new Array(SIDE * SIDE).fill(0), SIDE, `${name} reconstruction`),
       h("figcaption", {}, `${name}${type in state.models ? "" : " (not loaded)"}`)));
@@ -142,7 +137,7 @@ const judge = debounce(async () => {
   const pixels = downsample($("#pad"));
   const noise = Number($("#noise").value);
   paintPixels($("#recon-input"), pixels, SIDE);
-  const tasks = RECONSTRUCTORS.filter(([, type]) => type in state.models).map(async ([key]) => {
+  const tasks = reconstructors().filter(([, type]) => type in state.models).map(async ([key]) => {
     const figure = $(`#recons figure[data-model="${key}"]`);
     try {
       const body = await api(`/v1/images/reconstruct${query({ model: key, noise, seed: 0 })}`, {

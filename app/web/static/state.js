@@ -3,10 +3,9 @@
 import { api } from "./api.js";
 
 const USER_KEY = "deeprec.userId";
-// Families that serve images, not users: never asked for recommendations.
-export const IMAGE_MODELS = new Set(["autoencoder-images", "rbm-images", "dbn", "gan"]);
-// Families whose items have embeddings (similar films, the map), best first.
-export const EMBEDDING_MODELS = ["autoencoder", "rbm", "content"];
+// The model families the service knows (GET /v1/models, from ml/registry.py): what each can
+// answer and where it ranks. Nothing here names a family.
+export const families = new Map(); // model type -> {capabilities, recommend_rank, ...}
 
 const listeners = new Set();
 export const state = {
@@ -21,7 +20,11 @@ function emit(what, detail) { for (const fn of listeners) fn(what, detail); }
 let readiness = null;
 export async function loadModels(force = false) {
   if (!readiness || force) {
-    readiness = api("/readyz", { okStatuses: [503] }).then((body) => {
+    readiness = Promise.all([
+      api("/readyz", { okStatuses: [503] }),
+      families.size ? null : api("/v1/models"),
+    ]).then(([body, table]) => {
+      for (const family of table ? table.items : []) families.set(family.name, family);
       state.models = body.models || {};
       return body;
     }).catch((error) => { readiness = null; throw error; });
@@ -29,19 +32,29 @@ export async function loadModels(force = false) {
   return readiness;
 }
 
+const can = (type, capability) => (families.get(type)?.capabilities || []).includes(capability);
+// Ranked families first, by rank; the others after them, by name.
+const byRank = (key) => (a, b) => {
+  const ra = families.get(a)?.[key] ?? Infinity;
+  const rb = families.get(b)?.[key] ?? Infinity;
+  return (ra === rb ? 0 : ra < rb ? -1 : 1) || a.localeCompare(b);
+};
+
+/** Loaded models that recommend, in the service's default order. */
 export function recommenderTypes() {
-  return Object.keys(state.models).filter((t) => !IMAGE_MODELS.has(t)).sort(byPreference);
+  return Object.keys(state.models).filter((t) => can(t, "recommend")).sort(byRank("recommend_rank"));
 }
 
+/** Loaded models whose items have neighbours to show (similar films, the map), best first. */
 export function embeddingTypes() {
-  return EMBEDDING_MODELS.filter((t) => t in state.models);
+  return Object.keys(state.models)
+    .filter((t) => families.get(t)?.similar_rank != null)
+    .sort(byRank("similar_rank"));
 }
 
-function byPreference(a, b) {
-  const order = ["rbm", "autoencoder", "ease", "autorec", "content", "popularity"];
-  const ia = order.includes(a) ? order.indexOf(a) : order.length;
-  const ib = order.includes(b) ? order.indexOf(b) : order.length;
-  return ia - ib || a.localeCompare(b);
+/** [route word, model type, label] of every family that reconstructs images, loaded or not. */
+export function reconstructors() {
+  return [...families.values()].filter((f) => f.image_model).map((f) => [f.image_model, f.name, f.label]);
 }
 
 export async function setUser(userId) {
