@@ -87,7 +87,7 @@ def finetune(
     model.to(device)
     x = images.float().to(device)
     params = [*model.encoder.parameters(), *model.decoder.parameters()]
-    optimiser = torch.optim.Adam(params, lr=config.finetune_lr)
+    optimiser = torch.optim.Adam(params, lr=config.finetune_learning_rate)
     gen = torch.Generator().manual_seed(options.seed + 1000)
     history: list[dict[str, float]] = []
     bar = tqdm(

@@ -32,7 +32,9 @@ API (stable; other trainers are ported to it):
   validation figure under ``validation.name``) are logged and passed to ``options.on_epoch``
   as an ``EpochReport`` (stage = ``name``): that is how jobs record their progress. A tqdm bar
   shows ``postfix`` (default: the first metric) when ``options.progress``.
-- ``FitResult``: ``trainer`` and ``history``; ``FitHistory``: ``stage``, ``records`` (one dict per
+- ``FitResult``: ``trainer`` and ``history``; ``Fitted[M]``: ``model`` and ``history`` (what a
+  family's ``fit_*`` returns; ``train_seconds``/``best_epoch``/``best_score`` shortcuts);
+  ``FitHistory``: ``stage``, ``records`` (one dict per
   epoch), ``epochs_run``, ``max_epochs``, ``best_epoch`` (the last epoch without validation),
   ``best_score``, ``metric``, ``mode``, ``stopped_early``, ``train_seconds``, ``as_dict()``.
 - ``epoch_order(n, rng)`` and ``mini_batches(order, batch_size)``: the shuffled index batches
@@ -185,12 +187,33 @@ class FitHistory:
 
 
 T = TypeVar("T")
+M = TypeVar("M")
 
 
 @dataclass
 class FitResult(Generic[T]):
     trainer: T
     history: FitHistory
+
+
+@dataclass
+class Fitted(Generic[M]):
+    """What a family's ``fit_*`` returns: the trained model (eval mode) and the loop's history."""
+
+    model: M
+    history: FitHistory
+
+    @property
+    def train_seconds(self) -> float:
+        return self.history.train_seconds
+
+    @property
+    def best_epoch(self) -> int:
+        return self.history.best_epoch
+
+    @property
+    def best_score(self) -> float | None:
+        return self.history.best_score
 
 
 def fit(
