@@ -54,7 +54,6 @@ from ml.training.autoencoder import (
 from ml.training.autorec import (
     AUTOREC_EPOCHS,
     fit_autorec,
-    item_matrix,
     predict_fold_in,
     rmse_known_users,
 )
@@ -112,7 +111,7 @@ def ranking_rows(ratings: Any, quick: bool) -> tuple[list[dict[str, Any]], dict[
     dae_score = lambda r: score_rows(fit.model, r)  # noqa: E731
     rows.append(
         {
-            "model": f"Mult-DAE ({n_items}-{config.hidden[0]}-{n_items}, dropout "
+            "model": f"Mult-DAE ({n_items}-{config.hidden_layers[0]}-{n_items}, dropout "
             f"{config.noise_level}, {RANKING_EPOCHS} epochs)",
             **evaluate_ranking(dae_score, split.train, split.test),
             "train_s": fit.train_seconds,
@@ -124,18 +123,17 @@ def ranking_rows(ratings: Any, quick: bool) -> tuple[list[dict[str, Any]], dict[
     ar = fit_autorec(split.train, ar_config, replace(OPTIONS, epochs=AUTOREC_EPOCHS))
     ar_predict = lambda r: predict_fold_in(ar.model, ar.item_codes, r)  # noqa: E731
     rating = evaluate_rating(ar_predict, split.train, split.test)
-    items = item_matrix(split.train, torch.device("cpu"))
     extra["autorec"] = {
         "config": ar_config.to_dict(),
         "epochs": AUTOREC_EPOCHS,
         "rmse_fold_in": rating["rmse"],
         "mae_fold_in": rating["mae"],
-        "rmse_trained_rows": rmse_known_users(ar.model, items, split.test),
+        "rmse_trained_rows": rmse_known_users(ar.model, split.train, split.test),
         "train_s": ar.train_seconds,
     }
     rows.append(
         {
-            "model": f"I-AutoRec (k={ar_config.hidden}, lambda={ar_config.l2:g}; fold-in scores)",
+            "model": f"I-AutoRec (k={ar_config.n_hidden}, lambda={ar_config.l2:g}; fold-in scores)",
             **evaluate_ranking(ar_predict, split.train, split.test),
             "rmse": rating["rmse"],
             "train_s": ar.train_seconds,
@@ -371,14 +369,14 @@ def image_rows() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     for dims in CODE_DIMS:
         comps = vt[:dims]  # (d, 64)
         pca_recon = np.clip((test - mean) @ comps.T @ comps + mean, 0, 1)
-        config = apply_variants(replace(base, hidden=(dims,)), "deep")
+        config = apply_variants(replace(base, hidden_layers=(dims,)), "deep")
         fit = fit_autoencoder(train, config, options)
         ae_recon = fit.model.reconstruct(torch.from_numpy(test)).numpy()
         dim_rows.append(
             {
                 "code dims": dims,
                 "AE mse": float(((ae_recon - test) ** 2).mean()),
-                "AE layers": "64-" + "-".join(map(str, config.hidden)) + "-...-64",
+                "AE layers": "64-" + "-".join(map(str, config.hidden_layers)) + "-...-64",
                 "PCA mse": float(((pca_recon - test) ** 2).mean()),
                 "AE train_s": fit.train_seconds,
             }

@@ -32,30 +32,30 @@ MULT_DAE_GRID: list[dict[str, Any]] = [
     {"noise_level": 0.3},
     {"noise_level": 0.7},
     {"noise_level": 0.8},
-    {"hidden": (100,)},
-    {"hidden": (400,)},
-    {"hidden": (600, 200)},
+    {"hidden_layers": (100,)},
+    {"hidden_layers": (400,)},
+    {"hidden_layers": (600, 200)},
     {"weight_decay": 1e-3},
     {"weight_decay": 1e-2},
     {"noise_level": 0.7, "weight_decay": 1e-3},
     {"noise_level": 0.7, "weight_decay": 1e-2},
-    {"hidden": (600,), "weight_decay": 1e-2},
+    {"hidden_layers": (600,), "weight_decay": 1e-2},
     {"batch_size": 32},
-    {"lr": 3e-3},
+    {"learning_rate": 3e-3},
 ]
 # Stage 2: the leaders of the grid, validation curves averaged over seeds 1-3 (every 10 epochs).
 SEED_STAGE: list[dict[str, Any]] = [
     {"noise_level": 0.7, "weight_decay": 1e-3},
     {"noise_level": 0.5, "weight_decay": 1e-2},
     {"noise_level": 0.7, "weight_decay": 1e-2},
-    {"noise_level": 0.5, "weight_decay": 1e-2, "hidden": (600,)},
+    {"noise_level": 0.5, "weight_decay": 1e-2, "hidden_layers": (600,)},
 ]
 AUTOREC_GRID: list[dict[str, Any]] = [
-    {"l2": 1.0, "lr": 1e-3},
-    {"l2": 100.0, "lr": 1e-3},
-    {"l2": 300.0, "lr": 1e-3},
-    {"l2": 1000.0, "lr": 1e-3},
-    {"l2": 200.0, "lr": 5e-4},
+    {"l2": 1.0, "learning_rate": 1e-3},
+    {"l2": 100.0, "learning_rate": 1e-3},
+    {"l2": 300.0, "learning_rate": 1e-3},
+    {"l2": 1000.0, "learning_rate": 1e-3},
+    {"l2": 200.0, "learning_rate": 5e-4},
 ]
 
 
@@ -94,7 +94,7 @@ def main(max_epochs: int = 150, autorec_epochs: int = 40) -> None:
                 ],
                 validate_every=10,
             )
-            curves.append([h["validation"] for h in fit.history if "validation" in h])
+            curves.append([h["validation"] for h in fit.history.records if "validation" in h])
         mean = [sum(c) / len(c) for c in zip(*curves, strict=True)]
         best = max(range(len(mean)), key=mean.__getitem__)
         seed_rows.append(
@@ -112,13 +112,13 @@ def main(max_epochs: int = 150, autorec_epochs: int = 40) -> None:
             v.train,
             config,
             dataclasses.replace(OPTIONS, epochs=autorec_epochs),
-            validate=lambda m, items: rmse_known_users(m, items, v.test),
+            validate=lambda m: rmse_known_users(m, v.train, v.test),
             validate_every=4,
         )
         row: dict[str, Any] = {
             "config": str(overrides),
             "best epoch": fit.best_epoch,
-            "rmse trained rows": min(h.get("validation_rmse", 9.0) for h in fit.history),
+            "rmse trained rows": min(h.get("validation_rmse", 9.0) for h in fit.history.records),
         }
         for ridge in (10.0, 100.0, 300.0):
             fit.model.config = dataclasses.replace(config, fold_in_l2=ridge)

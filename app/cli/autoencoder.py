@@ -68,9 +68,15 @@ def train_autoencoder(
     images_path: Path | None = typer.Option(None, help="Folder of the MNIST files."),
     code_dim: int | None = typer.Option(None, help="Bottleneck width (overrides the default)."),
     seed: int = typer.Option(42, help="Training seed."),
-    epochs: int | None = typer.Option(None, help="Epochs (default: the chosen number)."),
+    epochs: int | None = typer.Option(
+        None,
+        help="Epochs. Ratings: the ceiling (default 200); early stopping on a validation slice "
+        "chooses, and every later fit reuses that count. Digits: the count (default 150).",
+    ),
     device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
-    params_json: str | None = typer.Option(None, help='Config overrides, e.g. {"lr": 0.001}.'),
+    params_json: str | None = typer.Option(
+        None, help='Config overrides, e.g. {"learning_rate": 0.001}.'
+    ),
     overwrite: bool = typer.Option(False, help="Replace an existing checkpoint folder."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
     fit: str = fit_option(),
@@ -78,14 +84,19 @@ def train_autoencoder(
     """Train the autoencoder on ratings (Mult-DAE, top-k ranking) or on digit images.
 
     ``--fit`` applies to ratings: with ``all`` (the default) the served Mult-DAE is fitted on
-    every rating after the test-fold measurement."""
+    every rating after the test-fold measurement, for the epochs early stopping chose."""
     from ml.models.autoencoder import (
         AutoencoderConfig,
         apply_variants,
         image_config,
         mult_dae_config,
     )
-    from ml.training.autoencoder import IMAGE_EPOCHS, RANKING_EPOCHS, train_images, train_ranking
+    from ml.training.autoencoder import (
+        IMAGE_EPOCHS,
+        RANKING_MAX_EPOCHS,
+        train_images,
+        train_ranking,
+    )
 
     if target not in TARGETS:
         fail(f"unknown target {target!r}; choose ratings or digits")
@@ -98,14 +109,14 @@ def train_autoencoder(
         data = load_ratings(dataset, ratings)
         n_items = int(data.ratings["item_id"].nunique())
         config: AutoencoderConfig = mult_dae_config(n_items)
-        default_epochs, default_variant = RANKING_EPOCHS, ""
+        default_epochs, default_variant = RANKING_MAX_EPOCHS, ""
     else:
         image_data = load_image_dataset(images, images_path)
         config = image_config(image_data.n_pixels)
         default_epochs, default_variant = IMAGE_EPOCHS, "denoising"
     config = apply_variants(config, variant or default_variant)
     if code_dim is not None:
-        config = replace(config, hidden=(*config.hidden[:-1], code_dim))
+        config = replace(config, hidden_layers=(*config.hidden_layers[:-1], code_dim))
     config = apply_params(config, params_json)
     options = _options(seed, epochs, default_epochs, device, progress)
     if target == "ratings":
@@ -131,7 +142,7 @@ def train_autorec_command(
     seed: int = typer.Option(42, help="Training seed."),
     epochs: int | None = typer.Option(None, help="Epochs (default: the chosen number)."),
     device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
-    params_json: str | None = typer.Option(None, help='Config overrides, e.g. {"hidden": 300}.'),
+    params_json: str | None = typer.Option(None, help='Config overrides, e.g. {"n_hidden": 300}.'),
     overwrite: bool = typer.Option(False, help="Replace an existing checkpoint folder."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
     fit: str = fit_option(),

@@ -1,18 +1,17 @@
-"""``deeprec train dbn`` and ``deeprec train rbm-images``: image models on digits or MNIST."""
+"""``deeprec train dbn`` and ``deeprec train rbm-images``: image models on digits or MNIST.
+
+Options are parsed here; training, evaluation and the checkpoint are ``ml.training.dbn``'s."""
 
 from __future__ import annotations
 
-import dataclasses
-import time
 from pathlib import Path
 
 import typer
 
 from app.cli.common import apply_params, fail, print_json
-from app.cli.gan import check_run, images_sha256, load_image_data
+from app.cli.gan import check_run, load_image_data
 from app.cli.train import app as train_app
-from ml.checkpoint import Checkpoint, save_checkpoint
-from ml.inference.dbn import model_tensors
+from ml.checkpoint import save_checkpoint
 from ml.models.dbn import DBNConfig
 from ml.models.rbm import BernoulliRBMConfig
 from ml.training.base import TrainingOptions
@@ -48,7 +47,7 @@ def train_dbn_command(
     progress: bool = typer.Option(True, help="Show progress bars."),
 ) -> None:
     """CD-k pre-training layer by layer, fine-tuning of the unrolled autoencoder; writes `dbn`."""
-    from ml.training.dbn import reconstruction_mse, train_dbn  # training code only when training
+    from ml.training.dbn import dbn_checkpoint  # training code only when training
 
     check_run(epochs or 1, out, overwrite)
     data = load_image_data(dataset, images_path)
@@ -60,32 +59,9 @@ def train_dbn_command(
         device=device, seed=seed, epochs=config.pretrain_epochs, progress=progress
     )
     options.torch_device  # noqa: B018 - fail early on an unavailable device
-    started = time.perf_counter()
-    model, history = train_dbn(data.train_images, config, options, data.test_images)
-    train_seconds = time.perf_counter() - started
-    import torch
-
-    test = torch.as_tensor(data.test_images, device=options.torch_device)
-    metrics = {
-        "train_seconds": train_seconds,
-        "test_reconstruction_mse": reconstruction_mse(model, test),
-        "layer_recon_error": [layer[-1]["recon_error"] for layer in history.layers],
-    }
-    checkpoint = Checkpoint(
-        model_type="dbn",
-        config=dataclasses.asdict(config),
-        tensors=model_tensors(model),
-        data_sha256=images_sha256(data),
-        metrics=metrics,
-        extra={
-            "dataset": data.name,
-            "seed": seed,
-            "device": str(options.torch_device),
-            "history": history.as_dict(),
-        },
-    )
+    checkpoint = dbn_checkpoint(data, config, options)
     save_checkpoint(checkpoint, out, overwrite=overwrite)
-    print_json({"checkpoint": str(out), "model_type": "dbn", **metrics})
+    print_json({"checkpoint": str(out), "model_type": "dbn", **checkpoint.metrics})
 
 
 @train_app.command("rbm-images")
@@ -106,7 +82,7 @@ def train_rbm_images_command(
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ) -> None:
     """Train one Bernoulli RBM on images with CD-k; an `rbm-images` checkpoint."""
-    from ml.training.dbn import train_rbm_images  # training code only when training
+    from ml.training.dbn import rbm_images_checkpoint  # training code only when training
 
     check_run(epochs, out, overwrite)
     data = load_image_data(dataset, images_path)
@@ -116,22 +92,6 @@ def train_rbm_images_command(
         fail(f"n_visible must be {data.n_pixels} (the pixels), got {config.n_visible}")
     options = TrainingOptions(device=device, seed=seed, epochs=epochs, progress=progress)
     options.torch_device  # noqa: B018 - fail early on an unavailable device
-    started = time.perf_counter()
-    rbm, history = train_rbm_images(data.train_images, config, options, data.test_images)
-    metrics = {
-        "train_seconds": time.perf_counter() - started,
-        "recon_error": history[-1]["recon_error"],
-        "test_reconstruction_mse": history[-1]["val_recon_error"],
-        "free_energy": history[-1]["free_energy"],
-        "test_free_energy": history[-1]["val_free_energy"],
-    }
-    checkpoint = Checkpoint(
-        model_type="rbm-images",
-        config=dataclasses.asdict(config),
-        tensors=model_tensors(rbm),
-        data_sha256=images_sha256(data),
-        metrics=metrics,
-        extra={"dataset": data.name, "seed": seed, "history": history, "gibbs_steps": 500},
-    )
+    checkpoint = rbm_images_checkpoint(data, config, options)
     save_checkpoint(checkpoint, out, overwrite=overwrite)
-    print_json({"checkpoint": str(out), "model_type": "rbm-images", **metrics})
+    print_json({"checkpoint": str(out), "model_type": "rbm-images", **checkpoint.metrics})

@@ -16,6 +16,8 @@ class ParamsError(ValueError):
 def override_config(config: Any, overrides: dict[str, Any]) -> Any:
     """``config`` (a dataclass instance) with ``overrides`` applied; :class:`ParamsError` for
     unknown keys, values of the wrong type, or values the config's own checks refuse."""
+    legacy = getattr(type(config), "LEGACY_KEYS", {})  # old names of renamed settings
+    overrides = {legacy.get(key, key): value for key, value in overrides.items()}
     fields = {f.name for f in dataclasses.fields(config)}
     unknown = sorted(set(overrides) - fields)
     if unknown:

@@ -127,7 +127,7 @@ def load(checkpoint: Checkpoint, device: torch.device) -> Recommender:
         tensors = dict(checkpoint.tensors)
         codes = tensors.pop("item_codes", None)
         try:
-            model = IAutoRec(AutoRecConfig(**checkpoint.config))
+            model = IAutoRec(AutoRecConfig.from_dict(checkpoint.config))
             model.load_state_dict(tensors)
         except (TypeError, ValueError, RuntimeError, KeyError) as exc:
             raise CheckpointError(f"{checkpoint.path}: not a valid I-AutoRec ({exc})") from exc

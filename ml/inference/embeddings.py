@@ -56,12 +56,16 @@ def autoencoder_reduce(
     _check(x, dims)
     data = torch.from_numpy(_standardise(x).astype(np.float32))  # (N, d)
     config = AutoencoderConfig(
-        n_inputs=data.shape[1], hidden=(hidden, dims), activation="tanh", output="identity", lr=1e-2
+        n_inputs=data.shape[1],
+        hidden_layers=(hidden, dims),
+        activation="tanh",
+        output="identity",
+        learning_rate=1e-2,
     )
     generator = torch.Generator().manual_seed(seed)
     model = Autoencoder(config, generator=generator)
     model.encoder[-1] = torch.nn.Identity()  # linear code: the map is not squashed into a box
-    optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
+    optimiser = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     with torch.enable_grad():
         for _ in range(steps):
             loss = model.losses(data).total

@@ -5,7 +5,7 @@ the code); the decoder mirrors it, ``r = g(h)``, ending in an affine layer whose
 through ``output`` (sigmoid for images in [0, 1], identity for logits or ratings). The variants
 are options of one config and combine freely:
 
-- **deep**: ``hidden`` lists any number of encoder widths, e.g. ``(600, 200)``.
+- **deep**: ``hidden_layers`` lists any number of encoder widths, e.g. ``(600, 200)``.
 - **sparse**: ``sparsity="l1"`` adds ``w * mean_b sum_j |h_j|``; ``sparsity="kl"`` adds
   ``w * sum_j KL(rho || rho_hat_j)`` with ``rho_hat_j`` the batch-mean activation (Ng, "Sparse
   autoencoder", CS294A notes 2011).
@@ -29,11 +29,13 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ml.models.config_keys import rename_legacy_keys
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu")
 OUTPUTS = ("sigmoid", "identity")
@@ -47,8 +49,12 @@ ITEM_EMBEDDINGS = "item_embeddings"  # checkpoint tensor of the served item embe
 class AutoencoderConfig:
     """Architecture, variant options and optimisation settings of one autoencoder."""
 
+    # Names follow one scheme across the configs: ``n_*`` counts units, ``hidden_layers`` lists
+    # widths, ``learning_rate`` is a step size. Manifests written before keep loading:
+    LEGACY_KEYS: ClassVar[dict[str, str]] = {"lr": "learning_rate", "hidden": "hidden_layers"}
+
     n_inputs: int = 64
-    hidden: tuple[int, ...] = (32,)  # encoder widths; the last is the code (bottleneck) width
+    hidden_layers: tuple[int, ...] = (32,)  # encoder widths; the last is the code width
     activation: str = "sigmoid"  # after every encoder and decoder hidden layer
     output: str = "sigmoid"  # sigmoid: pixels in [0, 1]; identity: logits (multinomial loss)
     loss: str = "mse"  # mse | bce | multinomial (Mult-DAE's log-likelihood over a user row)
@@ -61,16 +67,19 @@ class AutoencoderConfig:
     noise_level: float = 0.0  # drop probability, or Gaussian standard deviation
     contractive: float = 0.0  # lambda of the contractive penalty
     # optimisation (Adam)
-    lr: float = 1e-3
+    learning_rate: float = 1e-3
     weight_decay: float = 0.0  # L2 on the weights (added to the loss, not decoupled)
     batch_size: int = 128
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        object.__setattr__(self, "hidden_layers", tuple(int(h) for h in self.hidden_layers))
         checks: list[tuple[bool, str]] = [
             (self.n_inputs > 0, f"n_inputs must be positive, got {self.n_inputs}"),
-            (len(self.hidden) > 0, "hidden needs at least one layer width"),
-            (all(h > 0 for h in self.hidden), f"hidden widths must be positive: {self.hidden}"),
+            (len(self.hidden_layers) > 0, "hidden_layers needs at least one layer width"),
+            (
+                all(h > 0 for h in self.hidden_layers),
+                f"hidden_layers widths must be positive: {self.hidden_layers}",
+            ),
             (self.activation in ACTIVATIONS, f"activation must be one of {ACTIVATIONS}"),
             (self.output in OUTPUTS, f"output must be one of {OUTPUTS}"),
             (self.loss in LOSSES, f"loss must be one of {LOSSES}"),
@@ -88,7 +97,7 @@ class AutoencoderConfig:
                 "the KL sparsity penalty needs sigmoid codes (activation='sigmoid')",
             ),
             (self.contractive >= 0, "contractive must be >= 0"),
-            (self.lr > 0, f"lr must be positive, got {self.lr}"),
+            (self.learning_rate > 0, f"learning_rate must be positive, got {self.learning_rate}"),
             (self.weight_decay >= 0, "weight_decay must be >= 0"),
             (self.batch_size > 0, f"batch_size must be positive, got {self.batch_size}"),
             (
@@ -102,25 +111,27 @@ class AutoencoderConfig:
 
     @property
     def code_dim(self) -> int:
-        return self.hidden[-1]
+        return self.hidden_layers[-1]
 
     def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
 
         out = asdict(self)
-        out["hidden"] = list(self.hidden)
+        out["hidden_layers"] = list(self.hidden_layers)
         return out
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> AutoencoderConfig:
-        return cls(**{**values, "hidden": tuple(values.get("hidden", (32,)))})
+        """From a manifest's config, old key names included (``lr``, ``hidden``)."""
+        current = rename_legacy_keys(values, cls.LEGACY_KEYS)
+        return cls(**{**current, "hidden_layers": tuple(current.get("hidden_layers", (32,)))})
 
 
 def mult_dae_config(n_items: int, **overrides: Any) -> AutoencoderConfig:
     """Mult-DAE (Liang et al. 2018) with the settings chosen on the validation pair (bench/)."""
     base = AutoencoderConfig(
         n_inputs=n_items,
-        hidden=(200,),
+        hidden_layers=(200,),
         activation="tanh",
         output="identity",
         loss="multinomial",
@@ -128,7 +139,7 @@ def mult_dae_config(n_items: int, **overrides: Any) -> AutoencoderConfig:
         binarize_input=True,
         noise="dropout",
         noise_level=0.5,
-        lr=1e-3,
+        learning_rate=1e-3,
         weight_decay=1e-2,
         batch_size=128,
     )
@@ -150,11 +161,11 @@ def image_config(n_pixels: int, **overrides: Any) -> AutoencoderConfig:
     """The digits autoencoder before ``--variant``: one sigmoid layer of 32 units, BCE loss."""
     base = AutoencoderConfig(
         n_inputs=n_pixels,
-        hidden=(32,),
+        hidden_layers=(32,),
         activation="sigmoid",
         output="sigmoid",
         loss="bce",
-        lr=3e-3,
+        learning_rate=3e-3,
         batch_size=64,
     )
     return replace(base, **overrides)
@@ -179,9 +190,9 @@ def apply_variants(config: AutoencoderConfig, variants: str) -> AutoencoderConfi
         raise ValueError(f"unknown variant(s) {unknown}; choose from {sorted(VARIANTS)}")
     for name in names:
         options = dict(VARIANTS[name])
-        if options.pop("deep", False) and len(config.hidden) == 1:
+        if options.pop("deep", False) and len(config.hidden_layers) == 1:
             wide = max(2 * config.code_dim, min(4 * config.code_dim, config.n_inputs))
-            options["hidden"] = (wide, config.code_dim)
+            options["hidden_layers"] = (wide, config.code_dim)
         config = replace(config, **options)
     return config
 
@@ -211,7 +222,7 @@ class Autoencoder(nn.Module):
     def __init__(self, config: AutoencoderConfig, generator: torch.Generator | None = None) -> None:
         super().__init__()
         self.config = config
-        widths = [config.n_inputs, *config.hidden]
+        widths = [config.n_inputs, *config.hidden_layers]
         enc: list[nn.Module] = []
         for n_in, n_out in itertools.pairwise(widths):
             enc += [nn.Linear(n_in, n_out), _activation(config.activation)]

@@ -15,47 +15,56 @@ lambda: the minimiser of the very objective above with the encoder held fixed.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
+
+from ml.models.config_keys import rename_legacy_keys
 
 
 @dataclass(frozen=True)
 class AutoRecConfig:
     """I-AutoRec settings (defaults chosen on the validation pair, see bench/)."""
 
+    LEGACY_KEYS: ClassVar[dict[str, str]] = {"lr": "learning_rate", "hidden": "n_hidden"}
+
     n_users: int = 943  # input/output width: one unit per training user
-    hidden: int = 500  # k, the code width (Sedhain et al. use 500)
+    n_hidden: int = 500  # k, the code width (Sedhain et al. use 500)
     l2: float = 200.0  # lambda of eq. 2 (on W and V)
-    lr: float = 5e-4  # Adam
+    learning_rate: float = 5e-4  # Adam
     batch_size: int = 64  # items per batch
     rating_min: float = 1.0  # predictions are clipped to the rating scale
     rating_max: float = 5.0
     fold_in_l2: float = 100.0  # ridge lambda for a new user's output row
 
     def __post_init__(self) -> None:
-        for name in ("n_users", "hidden", "batch_size"):
+        for name in ("n_users", "n_hidden", "batch_size"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         for name in ("l2", "fold_in_l2"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.lr <= 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
+        if self.learning_rate <= 0:
+            raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
         if self.rating_min >= self.rating_max:
             raise ValueError("rating_min must be below rating_max")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> AutoRecConfig:
+        """From a manifest's config, old key names included (``lr``, ``hidden``)."""
+        return cls(**rename_legacy_keys(values, cls.LEGACY_KEYS))
+
 
 class IAutoRec(nn.Module):
     def __init__(self, config: AutoRecConfig) -> None:
         super().__init__()
         self.config = config
-        self.encoder = nn.Linear(config.n_users, config.hidden)  # W, mu
-        self.decoder = nn.Linear(config.hidden, config.n_users)  # V, b
+        self.encoder = nn.Linear(config.n_users, config.n_hidden)  # W, mu
+        self.decoder = nn.Linear(config.n_hidden, config.n_users)  # V, b
 
     def encode(self, r: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.encoder(r))  # (B_items, k)

@@ -18,11 +18,12 @@ autoencoder's copy of the weights.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, ClassVar, cast
 
 import torch
 from torch import Tensor, nn
 
+from ml.models.config_keys import rename_legacy_keys
 from ml.models.rbm import BernoulliRBM, BernoulliRBMConfig
 
 
@@ -35,13 +36,16 @@ class DBNConfig:
     learning_rate, momentum, weight_decay, cd_k, persistent, batch_size: CD-k settings shared by
         every layer's RBM (see ``BernoulliRBMConfig``).
     pretrain_epochs: CD epochs per layer.
-    finetune_epochs, finetune_lr: backpropagation fine-tuning of the unrolled autoencoder (Adam on
-        the pixel-wise cross-entropy, as Hinton & Salakhutdinov use for logistic outputs); 0 epochs
-        keeps the pre-trained weights.
+    finetune_epochs, finetune_learning_rate: backpropagation fine-tuning of the unrolled
+        autoencoder (Adam on the pixel-wise cross-entropy, as Hinton & Salakhutdinov use for
+        logistic outputs); 0 epochs keeps the pre-trained weights.
     linear_code: the code layer is linear (no sigmoid) in the autoencoder, as in Hinton &
         Salakhutdinov's code units; False keeps logistic codes in [0, 1].
     gibbs_steps: Gibbs steps in the top RBM per generated sample.
     """
+
+    # Old manifests' key names (one scheme across configs: ``learning_rate`` is a step size).
+    LEGACY_KEYS: ClassVar[dict[str, str]] = {"finetune_lr": "finetune_learning_rate"}
 
     layers: tuple[int, ...] = (64, 256, 64, 16)
     learning_rate: float = 0.05
@@ -52,7 +56,7 @@ class DBNConfig:
     batch_size: int = 64
     pretrain_epochs: int = 100
     finetune_epochs: int = 100
-    finetune_lr: float = 1e-3
+    finetune_learning_rate: float = 1e-3
     linear_code: bool = True
     gibbs_steps: int = 500
 
@@ -66,9 +70,16 @@ class DBNConfig:
             raise ValueError(f"need at least two positive layer sizes, got {layers}")
         if self.pretrain_epochs < 1 or self.finetune_epochs < 0 or self.gibbs_steps < 1:
             raise ValueError("need pretrain_epochs >= 1, finetune_epochs >= 0, gibbs_steps >= 1")
-        if self.finetune_lr <= 0:
-            raise ValueError(f"finetune_lr must be positive, got {self.finetune_lr}")
+        if self.finetune_learning_rate <= 0:
+            raise ValueError(
+                f"finetune_learning_rate must be positive, got {self.finetune_learning_rate}"
+            )
         self.rbm_config(0)  # validates the CD settings
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> DBNConfig:
+        """From a manifest's config, old key names included (``finetune_lr``)."""
+        return cls(**rename_legacy_keys(values, cls.LEGACY_KEYS))
 
     def rbm_config(self, index: int) -> BernoulliRBMConfig:
         return BernoulliRBMConfig(

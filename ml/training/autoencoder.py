@@ -16,18 +16,16 @@ held-out ratings, and more raters per item is what it gains from most.
 
 from __future__ import annotations
 
-import copy
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import TypeAlias
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 import torch
-from tqdm.auto import tqdm
 
 from ml.checkpoint import Checkpoint
 from ml.data.digits import ImageDataset
@@ -41,8 +39,19 @@ from ml.models.autoencoder import (
     AutoencoderConfig,
     item_dae_config,
 )
-from ml.training.base import TrainingOptions, log_epoch
+from ml.training.base import TrainingOptions
 from ml.training.fit import all_ratings, check_fit, fit_record
+from ml.training.loop import (
+    BatchTrainer,
+    FitHistory,
+    Fitted,
+    Validation,
+    epoch_order,
+    mini_batches,
+)
+from ml.training.loop import (
+    fit as run_fit,
+)
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +65,9 @@ def batch_tensor(data: Matrix, rows: np.ndarray, device: torch.device) -> torch.
     return torch.from_numpy(np.ascontiguousarray(dense, dtype=np.float32)).to(device)
 
 
-class AutoencoderTrainer:
+class AutoencoderTrainer(BatchTrainer):
+    """Adam on the autoencoder's objective, one dense mini-batch of rows at a time."""
+
     def __init__(self, config: AutoencoderConfig, options: TrainingOptions, data: Matrix) -> None:
         if data.shape[1] != config.n_inputs:
             raise ValueError(f"data has {data.shape[1]} columns, the model {config.n_inputs}")
@@ -70,47 +81,31 @@ class AutoencoderTrainer:
         self.device = options.torch_device
         init_generator = torch.Generator().manual_seed(options.seed)
         self.model = Autoencoder(config, generator=init_generator).to(self.device)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.learning_rate)
         self.generator = options.generator(self.device)
         self.order_rng = np.random.default_rng(options.seed)
-        self.epoch = 0
 
-    def train_epoch(self) -> dict[str, float]:
-        self.model.train()
-        n = self.data.shape[0]
-        order = self.order_rng.permutation(n)
-        totals = {"loss": 0.0, "reconstruction": 0.0, "sparsity": 0.0, "contractive": 0.0}
-        code_sum, batches = 0.0, 0
-        for start in range(0, n, self.config.batch_size):
-            x = batch_tensor(self.data, order[start : start + self.config.batch_size], self.device)
-            terms = self.model.losses(x, self.generator)
-            total = terms.total
-            self.optimizer.zero_grad(set_to_none=True)
-            total.backward()
-            self.optimizer.step()
-            totals["loss"] += float(total.detach())
-            totals["reconstruction"] += float(terms.reconstruction.detach())
-            totals["sparsity"] += float(terms.sparsity.detach())
-            totals["contractive"] += float(terms.contractive.detach())
-            code_sum += terms.extra["mean_code"]
-            batches += 1
-        self.epoch += 1
-        metrics = {k: v / batches for k, v in totals.items()}
-        metrics["mean_code"] = code_sum / batches
-        return metrics
+    def batches(self) -> Iterator[np.ndarray]:
+        return mini_batches(epoch_order(self.data.shape[0], self.order_rng), self.config.batch_size)
+
+    def step(self, rows: np.ndarray) -> dict[str, float]:
+        x = batch_tensor(self.data, rows, self.device)
+        terms = self.model.losses(x, self.generator)
+        total = terms.total
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        self.optimizer.step()
+        return {
+            "loss": float(total.detach()),
+            "reconstruction": float(terms.reconstruction.detach()),
+            "sparsity": float(terms.sparsity.detach()),
+            "contractive": float(terms.contractive.detach()),
+            "mean_code": terms.extra["mean_code"],
+        }
 
     def finalize(self) -> Autoencoder:
         self.model.eval()
         return self.model
-
-
-@dataclass
-class FitResult:
-    model: Autoencoder
-    history: list[dict[str, float]] = field(default_factory=list)
-    train_seconds: float = 0.0
-    best_epoch: int = 0
-    best_score: float | None = None
 
 
 def fit_autoencoder(
@@ -120,32 +115,131 @@ def fit_autoencoder(
     *,
     validate: Callable[[Autoencoder], float] | None = None,
     validate_every: int = 1,
+    patience: int | None = None,
+    min_epochs: int = 0,
+    metric: str = "validation",
+    epochs: int | None = None,
     name: str = "autoencoder",
-) -> FitResult:
-    """Train for ``options.epochs``; with ``validate`` (higher is better), keep the best epoch."""
-    if options.epochs <= 0:
-        raise ValueError(f"epochs must be positive, got {options.epochs}")
+) -> Fitted[Autoencoder]:
+    """Train for up to ``epochs`` (default ``options.epochs``) with the shared loop; with
+    ``validate`` (higher is better) keep the best validated epoch, and with ``patience`` stop
+    after that many validations without improvement."""
     trainer = AutoencoderTrainer(config, options, data)
-    history: list[dict[str, float]] = []
-    best_state, best_score, best_epoch = None, None, options.epochs
-    started = time.perf_counter()
-    bar = tqdm(range(1, options.epochs + 1), desc=name, disable=not options.progress, leave=False)
-    for epoch in bar:
-        metrics = trainer.train_epoch()
-        if validate is not None and (epoch % validate_every == 0 or epoch == options.epochs):
-            trainer.model.eval()
-            score = float(validate(trainer.model))
-            metrics["validation"] = score
-            if best_score is None or score > best_score:
-                best_score, best_epoch = score, epoch
-                best_state = copy.deepcopy(trainer.model.state_dict())
-        history.append(metrics)
-        log_epoch(name, epoch, metrics, epochs=options.epochs, options=options)
-        bar.set_postfix(loss=f"{metrics['loss']:.4f}")
-    if best_state is not None:
-        trainer.model.load_state_dict(best_state)
-    model = trainer.finalize()
-    return FitResult(model, history, time.perf_counter() - started, best_epoch, best_score)
+    validation = (
+        Validation(
+            score=lambda: validate(trainer.model),
+            mode="max",
+            every=validate_every,
+            patience=patience,
+            min_epochs=min_epochs,
+            name=metric,
+        )
+        if validate is not None
+        else None
+    )
+    result = run_fit(
+        trainer, options, epochs=epochs, name=name, validation=validation, postfix="loss"
+    )
+    return Fitted(trainer.finalize(), result.history)
+
+
+# -- Mult-DAE's epochs: early stopping on a validation slice of the training ratings ------------
+RANKING_MAX_EPOCHS = 200  # the ceiling; early stopping usually ends well before it
+RANKING_VALIDATE_EVERY = 5
+RANKING_PATIENCE = 4  # validations (20 epochs) without a better nDCG@10
+RANKING_MIN_EPOCHS = 20
+VALIDATION_USERS = 0.2  # share of users whose ratings lend the validation slice
+VALIDATION_MAX_USERS = 5_000  # bounds the cost of one validation on large data sets
+VALIDATION_HELD_OUT = 0.25  # share of a chosen user's training ratings held out
+VALIDATION_SEED_OFFSET = 1_000  # the slice's generator: options.seed + this
+VALIDATION_METRIC = "val_ndcg@10_all"
+
+
+def validation_slice(
+    train: sp.csr_matrix,
+    seed: int,
+    *,
+    users: float = VALIDATION_USERS,
+    max_users: int = VALIDATION_MAX_USERS,
+    held_out: float = VALIDATION_HELD_OUT,
+) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """(fit rows, held-out rows), both (U, I) CSR: a sample of users with at least two ratings
+    each lend ``held_out`` of their ratings (at least one, never all) to the validation slice.
+
+    Only CSR index arithmetic: no users x items allocation, whatever the data's size.
+    """
+    train = sp.csr_matrix(train)
+    train.sort_indices()
+    counts = np.diff(train.indptr)
+    eligible = np.flatnonzero(counts >= 2)
+    rng = np.random.default_rng(seed)
+    n_chosen = min(max_users, max(1, round(users * len(eligible)))) if len(eligible) else 0
+    chosen = np.sort(rng.choice(eligible, size=n_chosen, replace=False))
+    held = np.zeros(train.nnz, dtype=bool)
+    for user in chosen:
+        start, n = train.indptr[user], counts[user]
+        k = min(n - 1, max(1, round(held_out * n)))
+        held[start + rng.choice(n, size=k, replace=False)] = True
+    rows = np.repeat(np.arange(train.shape[0]), counts)
+
+    def part(mask: np.ndarray) -> sp.csr_matrix:
+        out = sp.csr_matrix(
+            (train.data[mask], (rows[mask], train.indices[mask])), shape=train.shape
+        )
+        out.sort_indices()
+        return out
+
+    return part(~held), part(held)
+
+
+def fit_mult_dae(
+    train: sp.csr_matrix,
+    config: AutoencoderConfig,
+    options: TrainingOptions,
+    *,
+    patience: int = RANKING_PATIENCE,
+    name: str = "mult-dae",
+) -> Fitted[Autoencoder]:
+    """Mult-DAE with epochs that follow the data: early stopping on nDCG@10 of a validation
+    slice of ``train`` (``validation_slice``), ``options.epochs`` the ceiling; the model of the
+    best validated epoch comes back (trained on the rest of ``train``)."""
+    fit_rows, held = validation_slice(train, options.seed + VALIDATION_SEED_OFFSET)
+    if held.nnz == 0:  # nobody has two ratings: nothing to validate on
+        return fit_autoencoder(train, config, options, name=name)
+
+    def score(model: Autoencoder) -> float:
+        scorer = lambda rows: score_rows(model, rows)  # noqa: E731
+        return evaluate_ranking(scorer, fit_rows, held)["ndcg@10_all"]
+
+    return fit_autoencoder(
+        fit_rows,
+        config,
+        options,
+        validate=score,
+        validate_every=RANKING_VALIDATE_EVERY,
+        patience=patience,
+        min_epochs=RANKING_MIN_EPOCHS,
+        metric=VALIDATION_METRIC,
+        name=name,
+    )
+
+
+def epochs_record(history: FitHistory) -> dict[str, object]:
+    """The manifest's account of how many epochs Mult-DAE ran and why."""
+    return {
+        "max_epochs": history.max_epochs,
+        "epochs_run": history.epochs_run,
+        "best_epoch": history.best_epoch,
+        "stopped_early": history.stopped_early,
+        "validation": (
+            f"{history.metric} on a slice of the training ratings ({VALIDATION_HELD_OUT:.0%} of "
+            f"the ratings of {VALIDATION_USERS:.0%} of users, at most {VALIDATION_MAX_USERS}), "
+            f"every {RANKING_VALIDATE_EVERY} epochs, patience {RANKING_PATIENCE}"
+        )
+        if history.metric
+        else None,
+        "best_validation": history.best_score,
+    }
 
 
 def _in_batches(
@@ -195,12 +289,13 @@ def fit_item_dae(
     options: TrainingOptions,
     *,
     weighting: str = ITEM_WEIGHTING,
+    epochs: int = ITEM_DAE_EPOCHS,
 ) -> np.ndarray:
     """Fit the item-side DAE on the transposed train matrix; its codes (I, code_dim)."""
     rows = item_view_rows(train, weighting)
-    config = item_dae_config(rows.shape[1], hidden=(code_dim,))
-    fit = fit_autoencoder(rows, config, replace(options, epochs=ITEM_DAE_EPOCHS), name="item-dae")
-    return _in_batches(fit.model.codes, fit.model, rows, code_dim)  # (I, code_dim)
+    config = item_dae_config(rows.shape[1], hidden_layers=(code_dim,))
+    fitted = fit_autoencoder(rows, config, options, epochs=epochs, name="item-dae")
+    return _in_batches(fitted.model.codes, fitted.model, rows, code_dim)  # (I, code_dim)
 
 
 def two_view_item_embeddings(model: Autoencoder, item_codes: np.ndarray) -> np.ndarray:
@@ -219,20 +314,24 @@ def fit_item_embeddings(
     options: TrainingOptions,
     *,
     ranking_model: Autoencoder | None = None,
+    item_dae_epochs: int = ITEM_DAE_EPOCHS,
 ) -> np.ndarray:
     """The served item embedding (I, d1 + code_dim) of a (U, I) ratings matrix.
 
-    Fits a Mult-DAE with ``config`` on ``ratings`` unless ``ranking_model`` (already fitted on
-    the same matrix) is given, then the item DAE, and joins the two views.
+    Fits a Mult-DAE with ``config`` for ``options.epochs`` on ``ratings`` unless
+    ``ranking_model`` (already fitted on the same matrix) is given, then the item DAE, and
+    joins the two views.
     """
     if ranking_model is None:
         ranking_model = fit_autoencoder(ratings, config, options, name="mult-dae (items)").model
-    item_codes = fit_item_dae(ratings, config.code_dim, options)
+    item_codes = fit_item_dae(ratings, config.code_dim, options, epochs=item_dae_epochs)
     return two_view_item_embeddings(ranking_model, item_codes)
 
 
 # -- end-to-end runs that the CLI and the benchmark share --------------------------------------
-RANKING_EPOCHS = 110  # chosen on the validation pair, mean of 3 seeds (bench/tune_autoencoder.py)
+# Mult-DAE's fixed count chosen on the validation pair before early stopping (mean of 3 seeds,
+# bench/tune_autoencoder.py); kept for the benchmarks that fit without a validation slice.
+RANKING_EPOCHS = 110
 IMAGE_EPOCHS = 150
 
 
@@ -248,8 +347,11 @@ def train_ranking(
 ) -> Checkpoint:
     """Fit Mult-DAE on the protocol's train fold; the checkpoint carries its test figures.
 
-    The item embedding learns from ``item_embedding_data``: "all" ratings or the "train" fold.
-    With ``fit="all"`` the served Mult-DAE is then fitted again on every rating.
+    ``options.epochs`` is a ceiling: the epochs follow the data (``fit_mult_dae``, early
+    stopping on a validation slice of the train fold). Every later fit reuses the epoch count
+    found there: with ``fit="all"`` the served Mult-DAE is fitted again on every rating, and the
+    item embedding learns from ``item_embedding_data`` ("all" ratings or the "train" fold); the
+    item DAE runs ``ITEM_DAE_EPOCHS``, or fewer when ``options.epochs`` is lower.
     """
     check_fit(fit)
     if item_embedding_data not in ITEM_EMBEDDING_DATA:
@@ -259,25 +361,38 @@ def train_ranking(
     split = protocol_split(ratings, seed=split_seed)
     if config.n_inputs != split.train.shape[1]:
         config = replace(config, n_inputs=split.train.shape[1])
-    result = fit_autoencoder(split.train, config, options, name="mult-dae")
+    result = fit_mult_dae(split.train, config, options)
     metrics = evaluate_ranking(lambda rows: score_rows(result.model, rows), split.train, split.test)
     metrics["train_seconds"] = result.train_seconds
-    metrics["epochs"] = float(options.epochs)
+    metrics["epochs"] = float(result.best_epoch)
+    chosen = replace(options, epochs=result.best_epoch)  # what every later fit reuses
+    item_dae_epochs = min(ITEM_DAE_EPOCHS, options.epochs)
     served, fit_all_seconds, model = split.train, None, result.model
     if fit == "all":
         started, served = time.perf_counter(), all_ratings(split)
-        model = fit_autoencoder(served, config, options, name="mult-dae (all)").model
+        model = fit_autoencoder(served, config, chosen, name="mult-dae (all)").model
         fit_all_seconds = time.perf_counter() - started
     if item_embedding_data == "all":
         everything = all_ratings(split)  # disjoint folds, one vocabulary
         # The served model already saw every rating: its input columns are the embedding's.
-        items = (
-            fit_item_embeddings(everything, config, options, ranking_model=model)
-            if fit == "all"
-            else fit_item_embeddings(everything, config, options)  # (I, d1 + code_dim)
-        )
+        items = fit_item_embeddings(
+            everything,
+            config,
+            chosen,
+            ranking_model=model if fit == "all" else None,
+            item_dae_epochs=item_dae_epochs,
+        )  # (I, d1 + code_dim)
     else:
-        items = fit_item_embeddings(split.train, config, options, ranking_model=result.model)
+        items = fit_item_embeddings(
+            split.train,
+            config,
+            chosen,
+            ranking_model=result.model,
+            item_dae_epochs=item_dae_epochs,
+        )
+    epochs = epochs_record(result.history)
+    epochs["reused_by"] = "fit all, item embeddings: the best epoch found on the split"
+    epochs["item_dae_epochs"] = item_dae_epochs
     return Checkpoint(
         model_type="autoencoder",
         config=config.to_dict(),
@@ -289,6 +404,7 @@ def train_ranking(
             "target": "ratings",
             "seed": options.seed,
             "split_seed": split_seed,
+            "epochs": epochs,
             "item_embeddings": f"mult-dae input columns + item-dae codes ({ITEM_WEIGHTING})",
             "item_embedding_data": item_embedding_data,
             **fit_record(fit, served, fit_all_seconds),
@@ -318,13 +434,13 @@ def train_images(
     """Fit the autoencoder on the training digits; held-out figures go into the manifest."""
     if config.n_inputs != dataset.n_pixels:
         config = replace(config, n_inputs=dataset.n_pixels)
-    fit = fit_autoencoder(dataset.train_images, config, options, name="ae-images")
-    metrics = image_metrics(fit.model, dataset.test_images)
-    metrics["train_seconds"] = fit.train_seconds
+    fitted = fit_autoencoder(dataset.train_images, config, options, name="ae-images")
+    metrics = image_metrics(fitted.model, dataset.test_images)
+    metrics["train_seconds"] = fitted.train_seconds
     return Checkpoint(
         model_type="autoencoder-images",
         config=config.to_dict(),
-        tensors=dict(fit.model.state_dict()),
+        tensors=dict(fitted.model.state_dict()),
         metrics=metrics,
         extra={"target": "digits", "images": dataset.name, "side": dataset.side},
     )

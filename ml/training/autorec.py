@@ -1,39 +1,49 @@
 """Training I-AutoRec (Sedhain et al. 2015) on a users x items ratings matrix.
 
-The trainer sees items as examples: the (I, U) transpose of the train matrix with its observed
-mask. ``fit_autorec`` optionally keeps the epoch with the best validation RMSE.
+The trainer sees items as examples: the rows of the (I, U) transpose of the train matrix, kept
+sparse; each mini-batch of items is densified on its own (no items x users allocation). The
+shared loop (``ml.training.loop``) drives the epochs; ``fit_autorec`` optionally keeps the epoch
+with the best validation RMSE (lower is better).
 """
 
 from __future__ import annotations
 
-import copy
 import logging
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 import torch
-from tqdm.auto import tqdm
 
 from ml.checkpoint import Checkpoint
 from ml.data.splits import PROTOCOL_SEED, protocol_split
 from ml.evaluation.evaluate import evaluate_ranking, evaluate_rating
 from ml.models.autorec import AutoRecConfig, IAutoRec, fold_in_rows
-from ml.training.base import TrainingOptions, log_epoch
+from ml.training.base import TrainingOptions
 from ml.training.fit import all_ratings, check_fit, fit_record
+from ml.training.loop import BatchTrainer, Fitted, Validation, epoch_order, mini_batches
+from ml.training.loop import fit as run_fit
 
 log = logging.getLogger(__name__)
+EVAL_BATCH = 1024  # items densified at a time outside training
 
 
-def item_matrix(train: sp.csr_matrix, device: torch.device) -> torch.Tensor:
-    """(I, U) dense item vectors of training ratings, 0 where unobserved."""
-    return torch.from_numpy(train.T.toarray().astype(np.float32)).to(device)
+def item_rows(train: sp.csr_matrix) -> sp.csr_matrix:
+    """(I, U) sparse item vectors of the training ratings (float32, sorted indices)."""
+    rows = sp.csr_matrix(train.T, dtype=np.float32)
+    rows.sort_indices()
+    return rows
 
 
-class AutoRecTrainer:
+def dense_rows(rows: sp.csr_matrix, index: np.ndarray, device: torch.device) -> torch.Tensor:
+    """(B, U) dense float32 tensor of the CSR rows ``index``: one mini-batch at a time."""
+    block = rows[index].toarray().astype(np.float32, copy=False)
+    return torch.from_numpy(block).to(device)
+
+
+class AutoRecTrainer(BatchTrainer):
     def __init__(
         self, config: AutoRecConfig, options: TrainingOptions, train: sp.csr_matrix
     ) -> None:
@@ -44,8 +54,7 @@ class AutoRecTrainer:
         self.config = config
         self.options = options
         self.device = options.torch_device
-        self.items = item_matrix(train, self.device)  # (I, U)
-        self.observed = (self.items != 0).to(torch.float32)  # (I, U)
+        self.items = item_rows(train)  # (I, U) sparse
         init_generator = torch.Generator().manual_seed(options.seed)
         self.model = IAutoRec(config)
         with torch.no_grad():  # seeded init without touching the global generator
@@ -55,23 +64,29 @@ class AutoRecTrainer:
                 layer.bias.uniform_(-bound, bound, generator=init_generator)
             self.model.decoder.bias.fill_(float(train.data.mean()))
         self.model.to(self.device)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.learning_rate)
         self.order_rng = np.random.default_rng(options.seed)
+        self._sse = self._loss = 0.0
 
-    def train_epoch(self) -> dict[str, float]:
-        self.model.train()
-        n_items = self.items.shape[0]
-        order = torch.from_numpy(self.order_rng.permutation(n_items)).to(self.device)
-        sse_total, loss_total = 0.0, 0.0
-        for start in range(0, n_items, self.config.batch_size):
-            idx = order[start : start + self.config.batch_size]
-            loss, sse = self.model.loss(self.items[idx], self.observed[idx], len(idx) / n_items)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
-            sse_total += float(sse.detach())
-            loss_total += float(loss.detach())
-        return {"loss": loss_total, "train_rmse": (sse_total / float(self.observed.sum())) ** 0.5}
+    def batches(self) -> Iterator[np.ndarray]:
+        self._sse = self._loss = 0.0
+        order = epoch_order(self.items.shape[0], self.order_rng)
+        return mini_batches(order, self.config.batch_size)
+
+    def step(self, index: np.ndarray) -> dict[str, float]:
+        r = dense_rows(self.items, index, self.device)  # (B, U)
+        observed = (r != 0).to(torch.float32)
+        loss, sse = self.model.loss(r, observed, len(index) / self.items.shape[0])
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self._sse += float(sse.detach())
+        self._loss += float(loss.detach())
+        return {}
+
+    def end_epoch(self, metrics: dict[str, float]) -> None:
+        metrics["loss"] = self._loss  # the epoch's objective (eq. 2), summed over items
+        metrics["train_rmse"] = (self._sse / self.items.nnz) ** 0.5
 
     def finalize(self) -> IAutoRec:
         self.model.eval()
@@ -79,12 +94,20 @@ class AutoRecTrainer:
 
 
 @dataclass
-class AutoRecFit:
-    model: IAutoRec
+class AutoRecFit(Fitted[IAutoRec]):
     item_codes: torch.Tensor  # (I, k), from the training ratings
-    history: list[dict[str, float]] = field(default_factory=list)
-    train_seconds: float = 0.0
-    best_epoch: int = 0
+
+
+@torch.inference_mode()
+def item_codes(model: IAutoRec, items: sp.csr_matrix, batch_size: int = EVAL_BATCH) -> torch.Tensor:
+    """(I, k) codes z_i of every item from its (I, U) sparse training vector, in batches."""
+    device = next(model.parameters()).device
+    n = items.shape[0]
+    out = [
+        model.item_codes(dense_rows(items, np.arange(start, min(start + batch_size, n)), device))
+        for start in range(0, n, batch_size)
+    ]
+    return torch.cat(out) if out else torch.zeros((0, model.config.n_hidden), device=device)
 
 
 def fit_autorec(
@@ -92,49 +115,50 @@ def fit_autorec(
     config: AutoRecConfig,
     options: TrainingOptions,
     *,
-    validate: Callable[[IAutoRec, torch.Tensor], float] | None = None,
+    validate: Callable[[IAutoRec], float] | None = None,
     validate_every: int = 5,
+    patience: int | None = None,
 ) -> AutoRecFit:
-    """Train; with ``validate(model, items)`` (an RMSE, lower is better) keep the best epoch."""
-    if options.epochs <= 0:
-        raise ValueError(f"epochs must be positive, got {options.epochs}")
+    """Train for ``options.epochs``; with ``validate(model)`` (an RMSE, lower is better) keep
+    the best validated epoch (and stop after ``patience`` validations without improvement)."""
     trainer = AutoRecTrainer(config, options, train)
-    history: list[dict[str, float]] = []
-    best, best_epoch, best_state = None, options.epochs, None
-    started = time.perf_counter()
-    bar = tqdm(range(1, options.epochs + 1), desc="autorec", disable=not options.progress)
-    for epoch in bar:
-        metrics = trainer.train_epoch()
-        if validate is not None and (epoch % validate_every == 0 or epoch == options.epochs):
-            trainer.model.eval()
-            score = float(validate(trainer.model, trainer.items))
-            metrics["validation_rmse"] = score
-            if best is None or score < best:
-                best, best_epoch = score, epoch
-                best_state = copy.deepcopy(trainer.model.state_dict())
-        history.append(metrics)
-        log_epoch("autorec", epoch, metrics, epochs=options.epochs, options=options)
-        bar.set_postfix(rmse=f"{metrics['train_rmse']:.4f}")
-    if best_state is not None:
-        trainer.model.load_state_dict(best_state)
+    validation = (
+        Validation(
+            score=lambda: validate(trainer.model),
+            mode="min",
+            every=validate_every,
+            patience=patience,
+            name="validation_rmse",
+        )
+        if validate is not None
+        else None
+    )
+    result = run_fit(trainer, options, name="autorec", validation=validation, postfix="train_rmse")
     model = trainer.finalize()
-    codes = model.item_codes(trainer.items)
-    return AutoRecFit(model, codes, history, time.perf_counter() - started, best_epoch)
+    return AutoRecFit(model, result.history, item_codes(model, trainer.items))
 
 
 @torch.inference_mode()
-def predict_known_users(model: IAutoRec, items: torch.Tensor) -> np.ndarray:
-    """(U, I) predictions for the training users from their trained output rows (eq. 1)."""
+def rmse_known_users(
+    model: IAutoRec, train: sp.csr_matrix, test: sp.csr_matrix, batch_size: int = EVAL_BATCH
+) -> float:
+    """Test RMSE of the standard I-AutoRec prediction (the trained users' output rows, eq. 1),
+    over item batches of the (U, I) ``train`` and ``test`` matrices."""
     cfg = model.config
-    return model(items).T.clamp(cfg.rating_min, cfg.rating_max).cpu().numpy()
-
-
-def rmse_known_users(model: IAutoRec, items: torch.Tensor, test: sp.csr_matrix) -> float:
-    """Test RMSE of the standard I-AutoRec prediction (the trained users' output rows)."""
-    predictions = predict_known_users(model, items)
-    block = test.tocoo()
-    err = predictions[block.row, block.col] - block.data
-    return float(np.sqrt(np.mean(err**2)))
+    device = next(model.parameters()).device
+    items, held = item_rows(train), item_rows(test)  # (I, U) each
+    sse, n = 0.0, 0
+    for start in range(0, items.shape[0], batch_size):
+        index = np.arange(start, min(start + batch_size, items.shape[0]))
+        block = held[index].tocoo()  # the test ratings of these items
+        if block.nnz == 0:
+            continue
+        predicted = model(dense_rows(items, index, device)).clamp(cfg.rating_min, cfg.rating_max)
+        rows = torch.from_numpy(block.row.astype(np.int64)).to(device)
+        cols = torch.from_numpy(block.col.astype(np.int64)).to(device)
+        err = predicted[rows, cols].double().cpu().numpy() - block.data
+        sse, n = sse + float((err**2).sum()), n + block.nnz
+    return float(np.sqrt(sse / n)) if n else float("nan")
 
 
 @torch.inference_mode()
@@ -167,13 +191,12 @@ def train_autorec(
     if config.n_users != split.train.shape[0]:
         config = replace(config, n_users=split.train.shape[0])
     fitted = fit_autorec(split.train, config, options)
-    items = item_matrix(split.train, fitted.item_codes.device)
 
     def predict(rows: sp.csr_matrix) -> np.ndarray:
         return predict_fold_in(fitted.model, fitted.item_codes, rows)
 
     metrics: dict[str, float] = dict(evaluate_rating(predict, split.train, split.test))
-    metrics["rmse_trained_rows"] = rmse_known_users(fitted.model, items, split.test)
+    metrics["rmse_trained_rows"] = rmse_known_users(fitted.model, split.train, split.test)
     metrics.update(evaluate_ranking(predict, split.train, split.test))
     metrics["train_seconds"] = fitted.train_seconds
     metrics["epochs"] = float(options.epochs)

@@ -8,21 +8,22 @@ Computation 2002): the log-likelihood gradient of an RBM is ``<v h>_data - <v h>
 Updates follow Hinton's practical guide (UTML TR 2010-003): mean gradient over the mini-batch,
 momentum on a velocity, L2 weight decay on the weights only.
 
-``train_bernoulli_rbm`` trains one ``BernoulliRBM`` (an image model, or one DBN layer at a time).
+``train_bernoulli_rbm`` trains one ``BernoulliRBM`` (an image model, or one DBN layer at a time)
+with the shared fit loop (``BernoulliCDTrainer`` is its CD step).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
-from tqdm import tqdm
 
 from ml.models.rbm import BernoulliRBM
-from ml.training.base import TrainingOptions, log_epoch
+from ml.training.base import TrainingOptions
+from ml.training.loop import BatchTrainer, fit
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,70 @@ def bernoulli_cd_statistics(
     return CDStatistics(positive, negative, v)
 
 
+class BernoulliCDTrainer(BatchTrainer):
+    """One ``BernoulliRBM`` under CD-k/PCD, for the shared loop (``ml.training.loop``).
+
+    ``step`` is the CD hook: both phases' statistics of a mini-batch (the persistent chain
+    carried over with PCD) and the momentum update; ``end_epoch`` adds the epoch's figures.
+    """
+
+    def __init__(
+        self,
+        rbm: BernoulliRBM,
+        data: Tensor,
+        options: TrainingOptions,
+        *,
+        validation: Tensor | None = None,
+        init_visible_bias: bool = True,
+    ) -> None:
+        cfg = rbm.config
+        if data.ndim != 2 or data.shape[1] != cfg.n_visible:
+            raise ValueError(f"data must be (N, {cfg.n_visible}), got {tuple(data.shape)}")
+        if data.shape[0] == 0:
+            raise ValueError("no training data")
+        self.model = rbm
+        self.config = cfg
+        self.device = options.torch_device
+        rbm.to(self.device)
+        self.generator = options.generator(self.device)
+        self.data = data.float()
+        self.validation = validation.float() if validation is not None else None
+        if init_visible_bias:
+            rbm.init_visible_bias(self.data.to(self.device))
+        self.optimiser = MomentumSGD(rbm.cd_parameters())
+        self.chain: Tensor | None = None
+        if cfg.persistent:
+            self.chain = torch.bernoulli(
+                self.data[: cfg.batch_size].to(self.device).clamp(0, 1), generator=self.generator
+            )  # (B, V)
+        self.epoch = 0
+
+    def batches(self) -> Iterator[Tensor]:
+        n = self.data.shape[0]
+        order = torch.randperm(n, generator=self.generator, device=self.device).cpu()
+        return (
+            order[start : start + self.config.batch_size]
+            for start in range(0, n, self.config.batch_size)
+        )
+
+    def step(self, index: Tensor) -> dict[str, float]:
+        cfg = self.config
+        v0 = self.data[index].to(self.device)  # (B, V)
+        stats = bernoulli_cd_statistics(self.model, v0, cfg.cd_k, self.generator, self.chain)
+        if self.chain is not None:
+            self.chain = stats.negative_visible
+        self.optimiser.step(stats.gradients(), cfg.learning_rate, cfg.momentum, cfg.weight_decay)
+        return {}
+
+    def end_epoch(self, metrics: dict[str, float]) -> None:
+        self.epoch += 1
+        metrics["epoch"] = float(self.epoch)
+        batch = self.config.batch_size * 16
+        metrics.update(_bernoulli_eval(self.model, self.data, self.device, "", batch))
+        if self.validation is not None:
+            metrics.update(_bernoulli_eval(self.model, self.validation, self.device, "val_", 4096))
+
+
 def train_bernoulli_rbm(
     rbm: BernoulliRBM,
     data: Tensor,
@@ -114,45 +179,14 @@ def train_bernoulli_rbm(
     Metrics per epoch: ``recon_error`` (mean squared error of one up/down mean-field pass, over
     the training data), ``free_energy`` (mean F(v) of the training data), and when ``validation``
     is given ``val_recon_error`` and ``val_free_energy`` (the gap is the overfitting signal).
-    The model is moved to ``options.torch_device``; ``data`` is moved a batch at a time.
+    The model is moved to ``options.torch_device``; ``data`` is moved a batch at a time. The
+    shared loop drives the epochs (``epochs``, default ``options.epochs``).
     """
-    cfg = rbm.config
-    if data.ndim != 2 or data.shape[1] != cfg.n_visible:
-        raise ValueError(f"data must be (N, {cfg.n_visible}), got {tuple(data.shape)}")
-    if data.shape[0] == 0:
-        raise ValueError("no training data")
-    device = options.torch_device
-    epochs = options.epochs if epochs is None else epochs
-    rbm.to(device)
-    gen = options.generator(device)
-    data = data.float()
-    if init_visible_bias:
-        rbm.init_visible_bias(data.to(device))
-    optimiser = MomentumSGD(rbm.cd_parameters())
-    chain: Tensor | None = None
-    if cfg.persistent:
-        chain = torch.bernoulli(
-            data[: cfg.batch_size].to(device).clamp(0, 1), generator=gen
-        )  # (B, V)
-    history: list[dict[str, float]] = []
-    n = data.shape[0]
-    bar = tqdm(range(1, epochs + 1), desc=name, unit="epoch", disable=not options.progress)
-    for epoch in bar:
-        order = torch.randperm(n, generator=gen, device=device).cpu()
-        for start in range(0, n, cfg.batch_size):
-            v0 = data[order[start : start + cfg.batch_size]].to(device)  # (B, V)
-            stats = bernoulli_cd_statistics(rbm, v0, cfg.cd_k, gen, chain)
-            if chain is not None:
-                chain = stats.negative_visible
-            optimiser.step(stats.gradients(), cfg.learning_rate, cfg.momentum, cfg.weight_decay)
-        metrics: dict[str, float] = {"epoch": float(epoch)}
-        metrics.update(_bernoulli_eval(rbm, data, device, "", cfg.batch_size * 16))
-        if validation is not None:
-            metrics.update(_bernoulli_eval(rbm, validation.float(), device, "val_", 4096))
-        history.append(metrics)
-        log_epoch(name, epoch, metrics, epochs=epochs, options=options)
-        bar.set_postfix(recon=f"{metrics['recon_error']:.4f}")
-    return history
+    trainer = BernoulliCDTrainer(
+        rbm, data, options, validation=validation, init_visible_bias=init_visible_bias
+    )
+    result = fit(trainer, options, epochs=epochs, name=name, postfix="recon_error")
+    return result.history.records
 
 
 @torch.inference_mode()

@@ -6,25 +6,32 @@
 2. ``finetune``: the stack is unrolled into an encoder-decoder and all weights are fine-tuned with
    Adam on the pixel-wise binary cross-entropy (Hinton & Salakhutdinov 2006 used conjugate
    gradients on the same loss).
-Also here: ``train_rbm_images``, one Bernoulli RBM on images (model type ``rbm-images``).
+Also here: ``train_rbm_images``, one Bernoulli RBM on images (model type ``rbm-images``), and
+the two checkpoints with their held-out figures (``dbn_checkpoint``, ``rbm_images_checkpoint``)
+that ``deeprec train dbn|rbm-images`` write. Every stage runs in the shared fit loop
+(``ml.training.loop``) for a fixed number of epochs.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from tqdm import tqdm
 
+from ml.checkpoint import Checkpoint, module_tensors
+from ml.data.digits import ImageDataset, images_sha256
 from ml.models.dbn import DBN, DBNConfig
 from ml.models.rbm import BernoulliRBM, BernoulliRBMConfig
-from ml.training.base import TrainingOptions, log_epoch
+from ml.training.base import TrainingOptions
 from ml.training.cd import train_bernoulli_rbm
+from ml.training.loop import BatchTrainer, fit
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +82,45 @@ def pretrain(
     return histories
 
 
+class FinetuneTrainer(BatchTrainer):
+    """Adam on the unrolled autoencoder's pixel-wise cross-entropy (the loop's step)."""
+
+    def __init__(
+        self, model: DBN, images: Tensor, options: TrainingOptions, validation: Tensor | None
+    ) -> None:
+        self.device = options.torch_device
+        self.model = model.to(self.device)
+        self.config = model.config
+        self.x = images.float().to(self.device)
+        self.validation = validation.float().to(self.device) if validation is not None else None
+        params = [*model.encoder.parameters(), *model.decoder.parameters()]
+        self.optimiser = torch.optim.Adam(params, lr=self.config.finetune_learning_rate)
+        self.generator = torch.Generator().manual_seed(options.seed + 1000)
+        self.epoch, self._total = 0, 0.0
+
+    def batches(self) -> Iterator[Tensor]:
+        self._total = 0.0
+        order = torch.randperm(len(self.x), generator=self.generator).to(self.device)
+        size = self.config.batch_size
+        return (self.x[order[start : start + size]] for start in range(0, len(self.x), size))
+
+    def step(self, batch: Tensor) -> dict[str, float]:
+        loss = F.binary_cross_entropy_with_logits(self.model(batch), batch)  # batch: (B, P)
+        self.optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimiser.step()
+        self._total += loss.item() * len(batch)
+        return {}
+
+    def end_epoch(self, metrics: dict[str, float]) -> None:
+        self.epoch += 1
+        metrics["epoch"] = float(self.epoch)
+        metrics["bce"] = self._total / len(self.x)
+        metrics["mse"] = reconstruction_mse(self.model, self.x)
+        if self.validation is not None:
+            metrics["val_mse"] = reconstruction_mse(self.model, self.validation)
+
+
 def finetune(
     model: DBN,
     images: Tensor,
@@ -82,41 +128,9 @@ def finetune(
     validation: Tensor | None = None,
 ) -> list[dict[str, float]]:
     """Backpropagation through the unrolled autoencoder; per-epoch train (and validation) MSE."""
-    config = model.config
-    device = options.torch_device
-    model.to(device)
-    x = images.float().to(device)
-    params = [*model.encoder.parameters(), *model.decoder.parameters()]
-    optimiser = torch.optim.Adam(params, lr=config.finetune_lr)
-    gen = torch.Generator().manual_seed(options.seed + 1000)
-    history: list[dict[str, float]] = []
-    bar = tqdm(
-        range(1, config.finetune_epochs + 1),
-        desc="dbn-finetune",
-        unit="epoch",
-        disable=not options.progress,
-    )
-    for epoch in bar:
-        order = torch.randperm(len(x), generator=gen).to(device)
-        total = 0.0
-        for start in range(0, len(x), config.batch_size):
-            batch = x[order[start : start + config.batch_size]]  # (B, P)
-            loss = F.binary_cross_entropy_with_logits(model(batch), batch)
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            total += loss.item() * len(batch)
-        metrics = {
-            "epoch": float(epoch),
-            "bce": total / len(x),
-            "mse": reconstruction_mse(model, x),
-        }
-        if validation is not None:
-            metrics["val_mse"] = reconstruction_mse(model, validation.float().to(device))
-        history.append(metrics)
-        log_epoch("dbn-finetune", epoch, metrics, epochs=config.finetune_epochs, options=options)
-        bar.set_postfix(mse=f"{metrics['mse']:.4f}")
-    return history
+    trainer = FinetuneTrainer(model, images, options, validation)
+    epochs = model.config.finetune_epochs
+    return fit(trainer, options, epochs=epochs, name="dbn-finetune", postfix="mse").history.records
 
 
 @torch.inference_mode()
@@ -168,3 +182,60 @@ def train_rbm_images(
         name="rbm-images",
     )
     return rbm.eval(), history
+
+
+RBM_IMAGES_GIBBS_STEPS = 500  # Gibbs steps per sample the served rbm-images model takes
+
+
+def dbn_checkpoint(data: ImageDataset, config: DBNConfig, options: TrainingOptions) -> Checkpoint:
+    """Train a DBN on ``data``'s training images; held-out reconstruction in the metrics."""
+    started = time.perf_counter()
+    model, history = train_dbn(data.train_images, config, options, data.test_images)
+    train_seconds = time.perf_counter() - started
+    test = torch.as_tensor(data.test_images, device=options.torch_device)
+    metrics = {
+        "train_seconds": train_seconds,
+        "test_reconstruction_mse": reconstruction_mse(model, test),
+        "layer_recon_error": [layer[-1]["recon_error"] for layer in history.layers],
+    }
+    return Checkpoint(
+        model_type="dbn",
+        config=dataclasses.asdict(config),
+        tensors=module_tensors(model),
+        data_sha256=images_sha256(data),
+        metrics=metrics,
+        extra={
+            "dataset": data.name,
+            "seed": options.seed,
+            "device": str(options.torch_device),
+            "history": history.as_dict(),
+        },
+    )
+
+
+def rbm_images_checkpoint(
+    data: ImageDataset, config: BernoulliRBMConfig, options: TrainingOptions
+) -> Checkpoint:
+    """Train one Bernoulli RBM on ``data``'s training images; held-out figures in the metrics."""
+    started = time.perf_counter()
+    rbm, history = train_rbm_images(data.train_images, config, options, data.test_images)
+    metrics = {
+        "train_seconds": time.perf_counter() - started,
+        "recon_error": history[-1]["recon_error"],
+        "test_reconstruction_mse": history[-1]["val_recon_error"],
+        "free_energy": history[-1]["free_energy"],
+        "test_free_energy": history[-1]["val_free_energy"],
+    }
+    return Checkpoint(
+        model_type="rbm-images",
+        config=dataclasses.asdict(config),
+        tensors=module_tensors(rbm),
+        data_sha256=images_sha256(data),
+        metrics=metrics,
+        extra={
+            "dataset": data.name,
+            "seed": options.seed,
+            "history": history,
+            "gibbs_steps": RBM_IMAGES_GIBBS_STEPS,
+        },
+    )

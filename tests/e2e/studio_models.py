@@ -42,7 +42,7 @@ def ratings_checkpoints(dataset: RatingsDataset) -> dict[str, Checkpoint]:
         patch.setattr(autoencoder_training, "ITEM_DAE_EPOCHS", 5)
         autoencoder = train_ranking(
             dataset.ratings,
-            mult_dae_config(n_items, hidden=(64,)),
+            mult_dae_config(n_items, hidden_layers=(64,)),
             replace(OPTIONS, epochs=4),
             data_sha256="studio-test",
         )

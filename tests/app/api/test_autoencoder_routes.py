@@ -35,7 +35,7 @@ def ae_checkpoints(
 ) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("ae-checkpoints")
     options = TrainingOptions(device="cpu", seed=0, epochs=60, progress=False)
-    config = mult_dae_config(1, hidden=(8,), batch_size=8, noise_level=0.5, weight_decay=0.0)
+    config = mult_dae_config(1, hidden_layers=(8,), batch_size=8, noise_level=0.5, weight_decay=0.0)
     ranking = train_ranking(planted_dataset.ratings, config, options, data_sha256="x")
     digits = load_images("digits")
     img_config = apply_variants(image_config(64), "denoising")

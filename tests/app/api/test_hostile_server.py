@@ -85,7 +85,9 @@ def small_models(root: Path, planted: RatingsDataset) -> dict[str, Path]:
                 param.add_(torch.randn(param.shape, generator=generator) * 0.3)
     ratings = planted.ratings
     content_config = ContentConfig(code_dim=4, hidden=8, epochs=2, batch_size=16, ease_l2=10.0)
-    ranking = mult_dae_config(1, hidden=(8,), batch_size=8, noise_level=0.5, weight_decay=0.0)
+    ranking = mult_dae_config(
+        1, hidden_layers=(8,), batch_size=8, noise_level=0.5, weight_decay=0.0
+    )
     checkpoints = {
         "gan": Checkpoint("gan", dataclasses.asdict(gan_config), gan_tensors(gan)),
         "dbn": Checkpoint("dbn", dataclasses.asdict(dbn.config), dbn_tensors(dbn)),
@@ -94,7 +96,7 @@ def small_models(root: Path, planted: RatingsDataset) -> dict[str, Path]:
         ),
         "autoencoder-images": train_images(digits, image_config(64), options),
         "autoencoder": train_ranking(ratings, ranking, options, data_sha256="x"),
-        "autorec": train_autorec(ratings, AutoRecConfig(hidden=8, batch_size=8), options),
+        "autorec": train_autorec(ratings, AutoRecConfig(n_hidden=8, batch_size=8), options),
         "content": train_content(planted, content_config, options),
         "hybrid": train_hybrid(planted, content_config, options),
     }

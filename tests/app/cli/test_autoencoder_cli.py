@@ -13,7 +13,7 @@ from tests.app.cli.test_foundation_cli import assert_one_line_error
 from tests.app.cli.test_rbm_cli import deeprec
 from tests.conftest import planted_frame
 
-FAST = json.dumps({"hidden": [8], "batch_size": 8, "noise_level": 0.5, "weight_decay": 0.0})
+FAST = json.dumps({"hidden_layers": [8], "batch_size": 8, "noise_level": 0.5, "weight_decay": 0.0})
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def ranking(ratings_file: Path) -> Path:
     assert printed["model_type"] == "autoencoder" and "ndcg@10_all" in printed
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["metrics"]["ndcg@10_all"] == printed["ndcg@10_all"]
-    assert manifest["config"]["hidden"] == [8] and manifest["extra"]["variant"] == "mult-dae"
+    assert manifest["config"]["hidden_layers"] == [8] and manifest["extra"]["variant"] == "mult-dae"
     return out
 
 
@@ -63,7 +63,7 @@ def test_train_autorec(ratings_file: Path, tmp_path: Path) -> None:
     out = tmp_path / "autorec"
     done = deeprec(
         "train", "autorec", "--ratings", str(ratings_file), "--out", str(out), "--epochs", "5",
-        "--params-json", '{"hidden": 4, "batch_size": 8}', "--no-progress",
+        "--params-json", '{"n_hidden": 4, "batch_size": 8}', "--no-progress",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     printed = json.loads(done.stdout)
@@ -80,7 +80,7 @@ def test_train_digits_and_plot_reconstructions(tmp_path: Path) -> None:
     printed = json.loads(done.stdout)
     assert printed["model_type"] == "autoencoder-images" and "mse_denoised@0.3" in printed
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["config"]["hidden"] == [8] and manifest["config"]["sparsity"] == "kl"
+    assert manifest["config"]["hidden_layers"] == [8] and manifest["config"]["sparsity"] == "kl"
     picture = tmp_path / "grid.png"
     done = deeprec("plot", "reconstructions", "--checkpoint", str(out), "--out", str(picture))
     assert done.returncode == 0, done.stderr
@@ -110,6 +110,6 @@ def test_clear_errors(ratings_file: Path, tmp_path: Path) -> None:
     )
     assert_one_line_error(
         deeprec("train", "autorec", *common, "--params-json", '{"hidden": "big"}'),
-        "parameter 'hidden' must be a number",
+        "parameter 'n_hidden' must be a number",
     )
     assert_one_line_error(deeprec("train", "autorec", *common, "--epochs", "0"), "positive")

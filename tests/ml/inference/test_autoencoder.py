@@ -28,7 +28,7 @@ OPTIONS = TrainingOptions(device="cpu", seed=0, epochs=40, progress=False)
 def ranking_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tests.conftest import planted_frame
 
-    config = mult_dae_config(1, hidden=(8,), batch_size=8, noise_level=0.5, weight_decay=0.0)
+    config = mult_dae_config(1, hidden_layers=(8,), batch_size=8, noise_level=0.5, weight_decay=0.0)
     ckpt = train_ranking(planted_frame(), config, replace(OPTIONS, epochs=100))
     return save_checkpoint(ckpt, tmp_path_factory.mktemp("ae") / "ranking")
 
@@ -74,7 +74,7 @@ def test_recommend_folds_in_and_excludes_seen(ranking_dir: Path) -> None:
 
 
 def test_autorec_round_trip_predicts_ratings(tmp_path: Path, planted_ratings) -> None:
-    ckpt = train_autorec(planted_ratings, AutoRecConfig(hidden=4, batch_size=8), OPTIONS)
+    ckpt = train_autorec(planted_ratings, AutoRecConfig(n_hidden=4, batch_size=8), OPTIONS)
     path = save_checkpoint(ckpt, tmp_path / "autorec")
     model = load_recommender(path)
     assert model.model_type == "autorec" and model.predict_ratings is not None
@@ -93,7 +93,7 @@ def test_image_model_protocol(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     images = rng.random((40, 16)).astype(np.float32)
     data = ImageDataset("toy", 4, images, np.zeros(40, np.int64), images[:5], np.zeros(5, np.int64))
-    ckpt = train_images(data, AutoencoderConfig(n_inputs=16, hidden=(6,)), OPTIONS)
+    ckpt = train_images(data, AutoencoderConfig(n_inputs=16, hidden_layers=(6,)), OPTIONS)
     model = load_model(save_checkpoint(ckpt, tmp_path / "img"))
     assert isinstance(model, ImageAutoencoder) and isinstance(model, ImageModel)
     assert model.model_type == "autoencoder-images" and model.side == 4

@@ -21,7 +21,9 @@ from ml.models.autoencoder import (
 from ml.training.autoencoder import fit_autoencoder
 from ml.training.base import TrainingOptions
 
-BASE = AutoencoderConfig(n_inputs=64, hidden=(16,), lr=5e-3, batch_size=64, loss="bce")
+BASE = AutoencoderConfig(
+    n_inputs=64, hidden_layers=(16,), learning_rate=5e-3, batch_size=64, loss="bce"
+)
 OPTIONS = TrainingOptions(device="cpu", seed=0, epochs=25, progress=False)
 
 
@@ -37,21 +39,21 @@ def _train(config: AutoencoderConfig, images: np.ndarray, epochs: int = 25) -> A
 
 def test_config_refuses_bad_values() -> None:
     for bad in (
-        {"hidden": ()},
+        {"hidden_layers": ()},
         {"activation": "gelu"},
         {"noise": "salt"},
         {"noise": "mask", "noise_level": 1.0},
         {"sparsity": "kl", "activation": "tanh"},
         {"loss": "bce", "output": "identity"},
-        {"lr": 0.0},
+        {"learning_rate": 0.0},
     ):
         with pytest.raises(ValueError):
             replace(BASE, **bad)
 
 
 def test_deep_layers_mirror_and_shapes() -> None:
-    config = apply_variants(replace(BASE, hidden=(8,)), "deep")
-    assert config.hidden == (32, 8)
+    config = apply_variants(replace(BASE, hidden_layers=(8,)), "deep")
+    assert config.hidden_layers == (32, 8)
     model = Autoencoder(config, generator=torch.Generator().manual_seed(0))
     x = torch.rand(5, 64)
     assert model.codes(x).shape == (5, 8)
@@ -73,7 +75,9 @@ def test_analytic_jacobian_matches_autograd(activation: str) -> None:
         [torch.autograd.functional.jacobian(model.encode, row[None]).pow(2).sum() for row in x]
     )
     torch.testing.assert_close(analytic, exact, rtol=1e-4, atol=1e-6)
-    deep = Autoencoder(replace(config, hidden=(12, 6)), generator=torch.Generator().manual_seed(1))
+    deep = Autoencoder(
+        replace(config, hidden_layers=(12, 6)), generator=torch.Generator().manual_seed(1)
+    )
     by_loop = jacobian_frobenius_sq(deep, x)
     exact_deep = torch.stack(
         [torch.autograd.functional.jacobian(deep.encode, row[None]).pow(2).sum() for row in x]
@@ -105,7 +109,9 @@ def test_contractive_lowers_encoder_jacobian_norm(digits) -> None:
 
 def test_denoising_reconstructs_corrupted_inputs_better(digits) -> None:
     train, test = digits
-    wide = replace(BASE, hidden=(128,))  # overcomplete: a plain model can learn to copy holes
+    wide = replace(
+        BASE, hidden_layers=(128,)
+    )  # overcomplete: a plain model can learn to copy holes
     plain = _train(wide, train, epochs=60)
     denoising = _train(apply_variants(wide, "denoising"), train, epochs=60)
     noisy = torch.from_numpy(corrupt(test, 0.3, "mask", seed=3))
@@ -131,7 +137,7 @@ def test_mult_dae_learns_planted_groups(planted_ratings) -> None:
     from ml.data.splits import protocol_split
 
     split = protocol_split(planted_ratings)
-    config = mult_dae_config(split.train.shape[1], hidden=(8,), batch_size=8)
+    config = mult_dae_config(split.train.shape[1], hidden_layers=(8,), batch_size=8)
     model = fit_autoencoder(split.train, config, replace(OPTIONS, epochs=60), name="planted").model
     rows = torch.from_numpy(split.train.toarray())
     scores = model.reconstruct(rows).numpy()  # (U, I)
@@ -143,7 +149,7 @@ def test_mult_dae_learns_planted_groups(planted_ratings) -> None:
 
 
 def test_input_embeddings_are_the_first_layers_item_columns() -> None:
-    model = Autoencoder(mult_dae_config(12, hidden=(6, 3)), torch.Generator().manual_seed(0))
+    model = Autoencoder(mult_dae_config(12, hidden_layers=(6, 3)), torch.Generator().manual_seed(0))
     first = model.encoder[0]
     assert isinstance(first, torch.nn.Linear)
     assert model.input_embeddings().shape == (12, 6)
@@ -152,7 +158,7 @@ def test_input_embeddings_are_the_first_layers_item_columns() -> None:
 
 
 def test_item_dae_config_is_mult_dae_over_users_without_decay() -> None:
-    config = item_dae_config(40, hidden=(8,))
-    assert config.n_inputs == 40 and config.hidden == (8,)
+    config = item_dae_config(40, hidden_layers=(8,))
+    assert config.n_inputs == 40 and config.hidden_layers == (8,)
     assert config.loss == "multinomial" and config.normalize_input
     assert not config.binarize_input and config.weight_decay == 0.0

@@ -13,7 +13,7 @@ from ml.training.base import TrainingOptions
 
 
 def test_loss_ignores_unobserved_entries() -> None:
-    model = IAutoRec(AutoRecConfig(n_users=6, hidden=3, l2=0.0))
+    model = IAutoRec(AutoRecConfig(n_users=6, n_hidden=3, l2=0.0))
     r = torch.tensor([[5.0, 0, 3, 0, 0, 1]])
     observed = (r != 0).float()
     _, sse = model.loss(r, observed)
@@ -37,7 +37,7 @@ def test_fold_in_is_the_ridge_solution() -> None:
 
 
 def test_config_validation() -> None:
-    for bad in ({"hidden": 0}, {"l2": -1.0}, {"lr": 0.0}, {"rating_min": 5.0}):
+    for bad in ({"n_hidden": 0}, {"l2": -1.0}, {"learning_rate": 0.0}, {"rating_min": 5.0}):
         with pytest.raises(ValueError):
             AutoRecConfig(**bad)
 
@@ -49,12 +49,16 @@ def test_learns_a_planted_pattern(planted_ratings) -> None:
     frame["rating"] = np.where(frame["item_id"] % 3 == 0, 2.0, 5.0).astype(np.float32)
     split = protocol_split(frame)
     config = AutoRecConfig(
-        n_users=split.train.shape[0], hidden=8, l2=0.1, lr=1e-2, batch_size=8, fold_in_l2=0.1
+        n_users=split.train.shape[0],
+        n_hidden=8,
+        l2=0.1,
+        learning_rate=1e-2,
+        batch_size=8,
+        fold_in_l2=0.1,
     )
     options = TrainingOptions(device="cpu", seed=0, epochs=80, progress=False)
     fit = fit_autorec(split.train, config, options)
-    items = torch.from_numpy(split.train.T.toarray())
-    assert rmse_known_users(fit.model, items, split.test) < 1.0
+    assert rmse_known_users(fit.model, split.train, split.test) < 1.0
     predicted = predict_fold_in(fit.model, fit.item_codes, split.train)
     test = split.test.tocoo()
     rmse = float(np.sqrt(np.mean((predicted[test.row, test.col] - test.data) ** 2)))

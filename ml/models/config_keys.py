@@ -1,0 +1,23 @@
+"""Old config key names, mapped when a manifest (or a ``--params-json``) still uses them.
+
+The configs share one naming scheme: ``n_*`` counts units (``n_hidden``), ``hidden_layers`` lists
+widths, ``learning_rate`` is a step size. A config class lists its former names in
+``LEGACY_KEYS`` (old -> new); checkpoints written before the rename keep loading.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+
+def rename_legacy_keys(values: Mapping[str, Any], legacy: Mapping[str, str]) -> dict[str, Any]:
+    """``values`` with old key names replaced by the current ones; a key given under both names
+    is refused (which one was meant is unclear)."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        new = legacy.get(key, key)
+        if new in out or (new != key and new in values):
+            raise ValueError(f"{key!r} and {new!r} name the same setting; give only {new!r}")
+        out[new] = value
+    return out
