@@ -344,60 +344,89 @@ def _find_layout_root(folder: Path) -> Path:
     )
 
 
-def load_folder(folder: str | Path, name: str, source: str = "local") -> RatingsDataset:
-    """Load a MovieLens folder in any of the supported layouts."""
+@dataclass(frozen=True)
+class RatingsFiles:
+    """A data set on disk: its ratings file (read in chunks) and its metadata (read whole)."""
+
+    name: str
+    ratings_path: Path
+    items: pd.DataFrame | None  # None: the source has no item metadata
+    users: pd.DataFrame | None
+    source: str = "local"
+
+    def chunks(self, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[pd.DataFrame]:
+        return iter_ratings_file(self.ratings_path, chunk_rows)
+
+    def count_ratings(self) -> int:
+        """The ratings file's lines (a progress bar's total; duplicates counted)."""
+        return count_rating_lines(self.ratings_path)
+
+    def load(self) -> RatingsDataset:
+        ratings = read_ratings_file(self.ratings_path)
+        items = self.items if self.items is not None else empty_items(ratings["item_id"].to_numpy())
+        return RatingsDataset(
+            name=self.name, ratings=ratings, items=items, users=self.users, source=self.source
+        )
+
+
+def folder_files(folder: str | Path, name: str, source: str = "local") -> RatingsFiles:
+    """Find a MovieLens folder's files in any of the supported layouts; read its metadata."""
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"{folder}: no such folder")
     root = _find_layout_root(folder)
     inter = sorted(root.glob("*.inter"))
-    users = None
     if inter:
-        ratings = read_ratings_file(inter[0])
         item_file, user_file = inter[0].with_suffix(".item"), inter[0].with_suffix(".user")
-        items = (
-            read_atomic_items(item_file)
-            if item_file.is_file()
-            else empty_items(ratings["item_id"].to_numpy())
+        return RatingsFiles(
+            name,
+            inter[0],
+            read_atomic_items(item_file) if item_file.is_file() else None,
+            read_users(user_file) if user_file.is_file() else None,
+            source,
         )
-        users = read_users(user_file) if user_file.is_file() else None
-    elif (root / "u.data").is_file():
-        ratings = read_ratings_file(root / "u.data")
-        items = (
-            read_ml100k_items(root / "u.item")
-            if (root / "u.item").is_file()
-            else empty_items(ratings["item_id"].to_numpy())
+    if (root / "u.data").is_file():
+        return RatingsFiles(
+            name,
+            root / "u.data",
+            read_ml100k_items(root / "u.item") if (root / "u.item").is_file() else None,
+            read_users(root / "u.user") if (root / "u.user").is_file() else None,
+            source,
         )
-        users = read_users(root / "u.user") if (root / "u.user").is_file() else None
-    elif (root / "ratings.dat").is_file():
-        ratings = read_ratings_file(root / "ratings.dat")
+    if (root / "ratings.dat").is_file():
         movies = root / "movies.dat"
-        items = (
-            read_pipe_genre_items(movies, "::", "latin-1")
-            if movies.is_file()
-            else empty_items(ratings["item_id"].to_numpy())
+        return RatingsFiles(
+            name,
+            root / "ratings.dat",
+            read_pipe_genre_items(movies, "::", "latin-1") if movies.is_file() else None,
+            read_users(root / "users.dat") if (root / "users.dat").is_file() else None,
+            source,
         )
-        users = read_users(root / "users.dat") if (root / "users.dat").is_file() else None
-    else:
-        ratings = read_ratings_file(root / "ratings.csv")
-        movies = root / "movies.csv"
-        items = (
-            read_pipe_genre_items(movies, ",", "utf-8")
-            if movies.is_file()
-            else empty_items(ratings["item_id"].to_numpy())
-        )
-    return RatingsDataset(name=name, ratings=ratings, items=items, users=users, source=source)
+    movies = root / "movies.csv"
+    return RatingsFiles(
+        name,
+        root / "ratings.csv",
+        read_pipe_genre_items(movies, ",", "utf-8") if movies.is_file() else None,
+        None,
+        source,
+    )
+
+
+def ratings_files(path: str | Path, name: str | None = None) -> RatingsFiles:
+    """A user's own ratings as files: a single ratings file, or a MovieLens folder."""
+    path = Path(path)
+    if path.is_dir():
+        return folder_files(path, name or path.name)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    return RatingsFiles(name or path.stem, path, None, None)
+
+
+def load_folder(folder: str | Path, name: str, source: str = "local") -> RatingsDataset:
+    """Load a MovieLens folder in any of the supported layouts."""
+    return folder_files(folder, name, source).load()
 
 
 def load_ratings_path(path: str | Path, name: str | None = None) -> RatingsDataset:
     """A user's own ratings: a single file in any supported format, or a MovieLens folder."""
-    path = Path(path)
-    if path.is_dir():
-        return load_folder(path, name or path.name, source="local")
-    ratings = read_ratings_file(path)
-    return RatingsDataset(
-        name=name or path.stem,
-        ratings=ratings,
-        items=empty_items(ratings["item_id"].to_numpy()),
-        source="local",
-    )
+    return ratings_files(path, name).load()
