@@ -24,6 +24,8 @@ class EASEParams:
 
     l2: float | None = None
     k: int = 10
+    max_tuning_fits: int = 4
+    memory_budget_gib: float = 8.0
 
 
 @dataclasses.dataclass(frozen=True)
