@@ -71,11 +71,18 @@ def ease(
     device: str = DEVICE,
     params_json: str | None = PARAMS,
     l2: float | None = typer.Option(None, help="EASE's lambda (default: tuned on validation)."),
+    memory_budget_gib: float | None = typer.Option(
+        None,
+        help="Most memory EASE's items x items arrays may take (default 8); a larger catalogue "
+        "is refused before training.",
+    ),
     fit: str = fit_option(),
 ) -> None:
     """Fit EASE (Steck 2019): lambda tuned on the validation pair, measured on the protocol's
     test fold, served from every rating (``--fit all``) or the train fold."""
-    config = apply_params(EASETrainingConfig(), params_json, l2=l2)
+    config = apply_params(
+        EASETrainingConfig(), params_json, l2=l2, memory_budget_gib=memory_budget_gib
+    )
     _check_out(out, device, fit)
     data = load_ratings(dataset, ratings)
     _write(train_ease(data, config, fit=fit), out, seed, device)

@@ -5,7 +5,7 @@ Every write commits on success and rolls back everything on failure; errors are 
 ``InvalidValueError`` -> 422).
 """
 
-from app.crud.bulk import LoadResult, bulk_load, load_row_count
+from app.crud.bulk import LoadResult, LoadSource, bulk_load, load_row_count, stream_load
 from app.crud.errors import (
     ConflictError,
     CrudError,
@@ -59,6 +59,7 @@ __all__ = [
     "InvalidTransitionError",
     "InvalidValueError",
     "LoadResult",
+    "LoadSource",
     "NotFoundError",
     "UnknownItemError",
     "UnknownUserError",
@@ -94,5 +95,6 @@ __all__ = [
     "record_progress",
     "register_model_version",
     "running_job",
+    "stream_load",
     "upsert_ratings",
 ]

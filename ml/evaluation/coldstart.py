@@ -19,7 +19,7 @@ import scipy.sparse as sp
 
 from ml.data.splits import to_csr
 from ml.data.vocab import IdVocab
-from ml.evaluation.evaluate import top_k
+from ml.evaluation.evaluate import batch_rows, top_k
 from ml.evaluation.metrics import ranking_metrics
 
 COLDSTART_SEED = 42
@@ -99,12 +99,19 @@ def coldstart_ndcg(
     *,
     seed: int = COLDSTART_SEED,
     k: int = 10,
+    batch_size: int = 1024,
 ) -> dict[int, float]:
-    """Mean nDCG@k over held-out ``rows`` for each number of given ratings."""
+    """Mean nDCG@k over held-out ``rows`` for each number of given ratings (users scored a
+    batch at a time: never held-out users x items at once)."""
     out: dict[int, float] = {}
+    step = batch_rows(rows.shape[1], batch_size)
     for n in counts:
         given, rest = given_and_rest(rows, n, seed)
         users = np.flatnonzero(np.diff(rest.indptr) > 0)
-        ranked = top_k(score(given[users]), k, exclude=given[users])
-        out[n] = float(ranking_metrics(ranked, rest, users)["ndcg"].mean())
+        ndcg = []
+        for start in range(0, len(users), step):
+            batch = users[start : start + step]
+            ranked = top_k(score(given[batch]), k, exclude=given[batch])
+            ndcg.append(ranking_metrics(ranked, rest, batch)["ndcg"])
+        out[n] = float(np.concatenate(ndcg).mean()) if ndcg else float("nan")
     return out
