@@ -7,6 +7,7 @@ into a fixed train/test partition so every model and benchmark holds out the sam
 from __future__ import annotations
 
 import gzip
+import hashlib
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,14 @@ class ImageDataset:
     @property
     def n_pixels(self) -> int:
         return self.side * self.side
+
+
+def images_sha256(data: ImageDataset) -> str:
+    """A fingerprint of an image data set: sha256 over its train/test pixels and labels."""
+    digest = hashlib.sha256()
+    for part in (data.train_images, data.train_labels, data.test_images, data.test_labels):
+        digest.update(np.ascontiguousarray(part).tobytes())
+    return digest.hexdigest()
 
 
 def load_digits_8x8(
