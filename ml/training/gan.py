@@ -18,21 +18,22 @@ import copy
 import dataclasses
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from tqdm import tqdm
 
 from ml.checkpoint import Checkpoint
 from ml.data.digits import ImageDataset, images_sha256
 from ml.inference.gan import GANSampler, gan_tensors
 from ml.models.gan import GAN, GANConfig, kmeans
-from ml.training.base import TrainingOptions, log_epoch
+from ml.training.base import TrainingOptions
+from ml.training.loop import fit
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,8 @@ class GANHistory:
 
 
 class GANTrainer:
-    """``train_epoch()`` runs one pass over the images; ``finalize()`` returns the GAN."""
+    """``train_epoch()`` runs one pass over the images; ``finalize()`` returns the GAN. A
+    ``Trainer`` of the shared fit loop (``ml.training.loop``)."""
 
     def __init__(
         self,
@@ -202,6 +204,14 @@ class GANTrainer:
         self.history.append(metrics)
         return metrics
 
+    def state_dict(self) -> dict[str, Any]:
+        """Both networks and the averaged generator (what the fit loop snapshots)."""
+        return {"model": self.model.state_dict(), "ema": self.ema.state_dict()}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.ema.load_state_dict(state["ema"])
+
     def finalize(self) -> GAN:
         """The GAN with the averaged generator in place (when averaging is on), in eval mode."""
         if self.config.ema_decay > 0:
@@ -246,11 +256,10 @@ def _train(
     options: TrainingOptions,
 ) -> tuple[GAN, GANHistory]:
     trainer = GANTrainer(config, options, images, labels)
-    bar = tqdm(range(1, options.epochs + 1), desc="gan", disable=not options.progress)
-    for epoch in bar:
-        metrics = trainer.train_epoch()
-        log_epoch("gan", epoch, metrics, epochs=options.epochs, options=options)
-        bar.set_postfix(d=f"{metrics['d_loss']:.3f}", g=f"{metrics['g_loss']:.3f}")
+    # The shared loop: progress bar, per-epoch log and the job's progress hook. No validation
+    # figure: adversarial losses say little about sample quality, and the EMA generator of the
+    # last epoch is what the benchmark's validation runs chose (bench/tune_gan.py).
+    fit(trainer, options, name="gan", postfix="g_loss")
     return trainer.finalize(), trainer.history
 
 
