@@ -49,10 +49,12 @@ class GANSampler:
     def conditional(self) -> bool:
         return self.config.conditional
 
-    def _labels(self, n: int, label: int | None) -> torch.Tensor | None:
+    def _labels(self, n: int, label: int | None, seed: int = 0) -> torch.Tensor | None:
         if not self.conditional:
             if label is not None:
                 raise ValueError("this GAN is unconditional: it takes no label")
+            if self.config.self_conditioned:  # its own clusters, drawn for the seed
+                return self.model.draw_clusters(n, seed).to(self.device)
             return None
         n_classes = self.config.n_classes
         if label is None:
@@ -74,7 +76,7 @@ class GANSampler:
         if not 1 <= n <= MAX_SAMPLES:
             raise ValueError(f"n must lie in [1, {MAX_SAMPLES}], got {n}")
         z = latent_codes(n, self.config.latent_dim, seed)  # (n, Z)
-        return self._generate(z, self._labels(n, label))
+        return self._generate(z, self._labels(n, label, seed))
 
     def interpolate(
         self, seed_a: int, seed_b: int, steps: int = 10, label: int | None = None
@@ -84,14 +86,18 @@ class GANSampler:
             raise ValueError(f"steps must lie in [2, {MAX_SAMPLES}], got {steps}")
         z_a = latent_codes(1, self.config.latent_dim, seed_a)[0]
         z_b = latent_codes(1, self.config.latent_dim, seed_b)[0]
-        labels = self._labels(steps, 0 if label is None and self.conditional else label)
+        if self.config.self_conditioned:  # the whole path stays in seed_a's cluster
+            labels = self._labels(1, None, seed_a).expand(steps)  # type: ignore[union-attr]
+        else:
+            labels = self._labels(steps, 0 if label is None and self.conditional else label)
         return self._generate(slerp(z_a, z_b, steps), labels)
 
     def discriminate(self, images: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
         """D's probability (n,) in [0, 1] that each image (n, side*side) in [0, 1] is real.
 
         A conditional discriminator judges each image together with a label; without labels it
-        returns, for each image, the highest probability over all labels.
+        returns, for each image, the highest probability over all labels (a self-conditioned
+        GAN's: over its clusters; it ignores labels).
         """
         x = np.asarray(images, dtype=np.float32)
         if x.ndim == 1:
@@ -101,9 +107,9 @@ class GANSampler:
         if not np.isfinite(x).all() or x.min() < 0.0 or x.max() > 1.0:
             raise ValueError("pixel values must be finite and lie in [0, 1]")
         batch = torch.as_tensor(x, device=self.device)
-        if not self.conditional:
+        if not self.config.n_conditions:
             return self.model.probability_real(batch).cpu().numpy().astype(np.float64)
-        if labels is not None:
+        if labels is not None and self.conditional:
             y = np.asarray(labels).reshape(-1)
             if len(y) != len(x) or y.min() < 0 or y.max() >= self.config.n_classes:
                 raise ValueError(f"need one label in [0, {self.config.n_classes}) per image")
@@ -113,7 +119,7 @@ class GANSampler:
             self.model.probability_real(
                 batch, torch.full((len(x),), c, dtype=torch.long, device=self.device)
             )
-            for c in range(self.config.n_classes)
+            for c in range(self.config.n_conditions)
         ]
         return torch.stack(per_label, 1).amax(1).cpu().numpy().astype(np.float64)
 

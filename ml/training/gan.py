@@ -15,17 +15,25 @@ that is kept for sampling is an exponential moving average of the trained genera
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from tqdm import tqdm
 
-from ml.models.gan import GAN, GANConfig
-from ml.training.base import TrainingOptions, log_epoch
+from ml.checkpoint import Checkpoint
+from ml.data.digits import ImageDataset, images_sha256
+from ml.inference.gan import GANSampler, gan_tensors
+from ml.models.gan import GAN, GANConfig, kmeans
+from ml.training.base import TrainingOptions
+from ml.training.loop import fit
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +61,8 @@ class GANHistory:
 
 
 class GANTrainer:
-    """``train_epoch()`` runs one pass over the images; ``finalize()`` returns the GAN."""
+    """``train_epoch()`` runs one pass over the images; ``finalize()`` returns the GAN. A
+    ``Trainer`` of the shared fit loop (``ml.training.loop``)."""
 
     def __init__(
         self,
@@ -85,6 +94,13 @@ class GANTrainer:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=cpu_gen)))
             self.model = GAN(config)
+        if config.self_conditioned:  # the clusters stand in for the labels it never sees
+            clusters = kmeans(
+                torch.as_tensor(images, dtype=torch.float32), config.n_clusters, cpu_gen
+            )
+            shares = torch.bincount(clusters, minlength=config.n_clusters) / len(clusters)
+            self.model.cluster_shares.copy_(shares)
+            self.labels = clusters.to(self.device)
         self.model.to(self.device)
         self.shuffle_gen = cpu_gen
         self.noise_gen = options.generator(self.device)
@@ -150,7 +166,7 @@ class GANTrainer:
             fake = model.generate(self._noise(n), labels)
         # Generator: non-saturating loss -log D(G(z)), through the updated D (the DCGAN recipe:
         # the same fakes D just saw, so G's forward pass is not paid twice).
-        logit_gen = model.discriminator_logits(fake, labels)
+        logit_gen = model.discriminator_logits(fake, labels)  # (n,)
         g_loss = F.binary_cross_entropy_with_logits(logit_gen, torch.ones_like(logit_gen))
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
@@ -188,6 +204,14 @@ class GANTrainer:
         self.history.append(metrics)
         return metrics
 
+    def state_dict(self) -> dict[str, Any]:
+        """Both networks and the averaged generator (what the fit loop snapshots)."""
+        return {"model": self.model.state_dict(), "ema": self.ema.state_dict()}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.ema.load_state_dict(state["ema"])
+
     def finalize(self) -> GAN:
         """The GAN with the averaged generator in place (when averaging is on), in eval mode."""
         if self.config.ema_decay > 0:
@@ -196,17 +220,86 @@ class GANTrainer:
         return self.model
 
 
+@contextmanager
+def intra_op_threads(count: int) -> Iterator[None]:
+    """torch's intra-op thread count set to ``count`` for the block, then restored."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def train_gan(
     images: np.ndarray,
     labels: np.ndarray | None,
     config: GANConfig,
     options: TrainingOptions,
 ) -> tuple[GAN, GANHistory]:
-    """Train for ``options.epochs`` epochs with a progress bar; return the GAN and its history."""
+    """Train for ``options.epochs`` epochs with a progress bar; return the GAN and its history.
+
+    The MLP's matrices (a batch of 64 by a few hundred units) are too small for torch's
+    intra-op threads to pay, and on a busy machine the threads wait for each other: on the CPU
+    it trains on one thread (two were 25x slower per epoch on the loaded 2-core machine,
+    bench/results/gan.md).
+    """
+    single = config.resolved_architecture == "mlp" and options.torch_device.type == "cpu"
+    with intra_op_threads(1) if single else nullcontext():
+        return _train(images, labels, config, options)
+
+
+def _train(
+    images: np.ndarray,
+    labels: np.ndarray | None,
+    config: GANConfig,
+    options: TrainingOptions,
+) -> tuple[GAN, GANHistory]:
     trainer = GANTrainer(config, options, images, labels)
-    bar = tqdm(range(1, options.epochs + 1), desc="gan", disable=not options.progress)
-    for epoch in bar:
-        metrics = trainer.train_epoch()
-        log_epoch("gan", epoch, metrics, epochs=options.epochs, options=options)
-        bar.set_postfix(d=f"{metrics['d_loss']:.3f}", g=f"{metrics['g_loss']:.3f}")
+    # The shared loop: progress bar, per-epoch log and the job's progress hook. No validation
+    # figure: adversarial losses say little about sample quality, and the EMA generator of the
+    # last epoch is what the benchmark's validation runs chose (bench/tune_gan.py).
+    fit(trainer, options, name="gan", postfix="g_loss")
     return trainer.finalize(), trainer.history
+
+
+def evaluate_gan(model: GAN, data: ImageDataset, device: torch.device) -> dict[str, float]:
+    """D's mean probability "real" on the held-out images and on as many generated ones (seed 0;
+    a conditional GAN's fakes carry labels 0..9 in turn, its real images their own labels)."""
+    sampler = GANSampler(model, device)
+    conditional = model.config.conditional
+    fake = sampler.sample(len(data.test_images), seed=0)
+    fake_labels = np.arange(len(fake)) % model.config.n_classes if conditional else None
+    test_labels = data.test_labels if conditional else None
+    return {
+        "d_prob_test_real": float(sampler.discriminate(data.test_images, test_labels).mean()),
+        "d_prob_generated": float(sampler.discriminate(fake, fake_labels).mean()),
+    }
+
+
+def train_gan_checkpoint(
+    data: ImageDataset, config: GANConfig, options: TrainingOptions
+) -> Checkpoint:
+    """Train a GAN on ``data``'s training images, evaluate it, and return its checkpoint."""
+    started = time.perf_counter()
+    model, history = train_gan(data.train_images, data.train_labels, config, options)
+    metrics = {
+        "train_seconds": time.perf_counter() - started,
+        "final_d_loss": history.d_loss[-1],
+        "final_g_loss": history.g_loss[-1],
+        **evaluate_gan(model, data, options.torch_device),
+    }
+    return Checkpoint(
+        model_type="gan",
+        config=dataclasses.asdict(config),
+        tensors=gan_tensors(model),
+        data_sha256=images_sha256(data),
+        metrics=metrics,
+        extra={
+            "dataset": data.name,
+            "seed": options.seed,
+            "epochs": options.epochs,
+            "device": str(options.torch_device),
+            "history": history.as_dict(),
+        },
+    )

@@ -13,7 +13,7 @@ import torch
 from ml.checkpoint import Checkpoint, CheckpointError, save_checkpoint
 from ml.inference import load_model
 from ml.inference.gan import GANSampler, gan_tensors, grid_png
-from ml.models.gan import GAN, GANConfig
+from ml.models.gan import GAN, GANConfig, latent_codes
 
 
 def _save(tmp_path: Path, conditional: bool) -> tuple[Path, GAN]:
@@ -34,6 +34,38 @@ def test_checkpoint_round_trip_gives_the_same_samples(tmp_path: Path, conditiona
     np.testing.assert_array_equal(before, after)
     assert after.shape == (12, 64) and after.dtype == np.float32
     assert not np.array_equal(after, sampler.sample(12, seed=8))
+
+
+def test_self_conditioned_checkpoint_round_trip_draws_its_clusters(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = GAN(GANConfig(hidden=16, latent_dim=6, n_clusters=3)).eval()
+    model.cluster_shares.copy_(torch.tensor([0.0, 1.0, 0.0]))  # every sample from cluster 1
+    ckpt = Checkpoint("gan", dataclasses.asdict(model.config), gan_tensors(model))
+    sampler = load_model(save_checkpoint(ckpt, tmp_path / "gan"), "cpu")
+    assert isinstance(sampler, GANSampler) and not sampler.conditional
+    assert sampler.model.draw_clusters(20, seed=4).eq(1).all()
+    z = latent_codes(5, 6, seed=2)
+    expected = model.sample(z, torch.ones(5, dtype=torch.long)).numpy()
+    np.testing.assert_array_equal(sampler.sample(5, seed=2), expected)
+    assert sampler.interpolate(1, 2, steps=4).shape == (4, 64)
+    probabilities = sampler.discriminate(expected)
+    assert probabilities.shape == (5,) and ((probabilities >= 0) & (probabilities <= 1)).all()
+    with pytest.raises(ValueError, match="unconditional"):
+        sampler.sample(2, seed=0, label=1)
+
+
+def test_checkpoint_from_before_the_new_settings_still_loads(tmp_path: Path) -> None:
+    """A manifest written before n_clusters existed lacks that key."""
+    torch.manual_seed(0)
+    model = GAN(GANConfig(hidden=16, latent_dim=6)).eval()
+    config = dataclasses.asdict(model.config)
+    config.pop("n_clusters")
+    sampler = load_model(
+        save_checkpoint(Checkpoint("gan", config, gan_tensors(model)), tmp_path / "gan"), "cpu"
+    )
+    np.testing.assert_array_equal(
+        sampler.sample(4, seed=1), GANSampler(model, torch.device("cpu")).sample(4, seed=1)
+    )
 
 
 def test_discriminate_returns_probabilities(tmp_path: Path) -> None:

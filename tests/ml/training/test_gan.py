@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from ml.models.gan import GANConfig, latent_codes
+from ml.data.digits import ImageDataset
+from ml.inference.gan import GANSampler
+from ml.models.gan import GANConfig, kmeans, latent_codes
 from ml.training.base import TrainingOptions
-from ml.training.gan import GANTrainer, train_gan
+from ml.training.gan import GANTrainer, train_gan, train_gan_checkpoint
 
 
 def planted_images(n: int = 128) -> tuple[np.ndarray, np.ndarray]:
@@ -52,6 +54,55 @@ def test_generator_learns_the_planted_halves() -> None:
         return float(np.minimum(top, left).mean())
 
     assert distance_to_data(fake) < 0.5 * distance_to_data(before)
+
+
+def _distance_to_kinds(x: np.ndarray, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Per image (n, 64): mean absolute distance to the nearest of the two planted kinds, and
+    which kind that is."""
+    kinds = np.stack([images[labels == k][0] for k in (0, 1)])  # (2, 64)
+    distances = np.abs(x[:, None, :] - kinds[None]).mean(2)  # (n, 2)
+    return np.stack([distances.min(1), distances.argmin(1)], 1)
+
+
+def test_kmeans_recovers_planted_groups() -> None:
+    images, labels = planted_images()
+    clusters = kmeans(torch.as_tensor(images), 2, torch.Generator().manual_seed(3)).numpy()
+    agreement = (clusters == labels).mean()
+    assert max(agreement, 1 - agreement) == 1.0  # the same partition, up to the clusters' names
+    with pytest.raises(ValueError, match="clusters"):
+        kmeans(torch.as_tensor(images), 0, torch.Generator())
+
+
+def test_self_conditioned_gan_learns_both_kinds_without_labels() -> None:
+    """Clusters stand in for labels: trained with no labels at all, the GAN draws both planted
+    kinds, in about the clusters' shares, reproducibly for a seed."""
+    images, labels = planted_images()
+    config = GANConfig(
+        hidden=64, latent_dim=8, batch_size=32, learning_rate=2e-3, ema_decay=0.9, n_clusters=2
+    )
+    options = TrainingOptions(device="cpu", seed=1, epochs=40, progress=False)
+    model, _ = train_gan(images, None, config, options)
+    np.testing.assert_allclose(model.cluster_shares.numpy(), [0.5, 0.5])
+    sampler = GANSampler(model, torch.device("cpu"))
+    fake = sampler.sample(200, seed=0)
+    np.testing.assert_array_equal(fake, sampler.sample(200, seed=0))
+    untrained = GANTrainer(config, options, images, None).model.eval()
+    before = GANSampler(untrained, torch.device("cpu")).sample(200, seed=0)
+    after_fit, before_fit = (_distance_to_kinds(x, images, labels) for x in (fake, before))
+    assert after_fit[:, 0].mean() < 0.5 * before_fit[:, 0].mean()
+    kind_shares = np.bincount(after_fit[:, 1].astype(int), minlength=2) / len(fake)
+    assert kind_shares.min() > 0.25
+
+
+def test_train_gan_checkpoint_records_figures_and_history() -> None:
+    images, labels = planted_images()
+    data = ImageDataset("planted", 8, images[:96], labels[:96], images[96:], labels[96:])
+    checkpoint = train_gan_checkpoint(data, CONFIG, OPTIONS)
+    assert checkpoint.model_type == "gan" and checkpoint.config["hidden"] == CONFIG.hidden
+    assert 0.0 <= checkpoint.metrics["d_prob_test_real"] <= 1.0
+    assert 0.0 <= checkpoint.metrics["d_prob_generated"] <= 1.0
+    assert len(checkpoint.extra["history"]["d_loss"]) == OPTIONS.epochs
+    assert checkpoint.data_sha256 and len(checkpoint.data_sha256) == 64
 
 
 def test_conditional_training_needs_labels() -> None:
