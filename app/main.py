@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.api.body import BodyError, RequestBodyGuard
 from app.api.deps import Serving
+from app.api.hot_path import RecommendationHotPath
 from app.api.main import api_router
 from app.api.methods import http_error
 from app.core.config import Settings, get_settings
@@ -29,7 +30,7 @@ from app.crud import CrudError, list_active_model_versions
 from app.crud.errors import ConflictError, InvalidValueError, NotFoundError
 from app.crud.serving import HotReads
 from app.db.session import create_db_engine, create_session_factory
-from app.services.answer_cache import build_answer_cache
+from app.services.answer_cache import build_answer_cache, memory_tier
 from app.services.catalog import ItemCatalog
 from app.services.cpu_budget import apply_torch_threads
 from app.services.errors import InvalidRequestError
@@ -102,7 +103,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         )
         registry.add_swap_listener(app.state.precompute.on_swap)
     app.state.serving = Serving(
-        session_factory, registry, app.state.catalog, metrics, limiter, reads, cache
+        session_factory,
+        registry,
+        app.state.catalog,
+        metrics,
+        limiter,
+        reads,
+        cache,
+        memory=memory_tier(cache),
+        hot_path=settings.hot_path,
     )
     app.state.startup_error = None
     log.info("starting on device %s with database %s", device, engine.url.render_as_string())
@@ -196,6 +205,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api_router)
     install_studio(app)
     install_error_handlers(app)
+    app.add_middleware(RecommendationHotPath)  # innermost: inside the body guard and metrics
     app.add_middleware(RequestBodyGuard, max_bytes=settings.max_upload_bytes)
     app.add_middleware(PrometheusMiddleware, metrics=app.state.metrics)
     return app

@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.core.config import Settings
 from app.crud.serving import HotReads
-from app.services.answer_cache import AnswerCache
+from app.services.answer_cache import AnswerCache, LocalLRU
 from app.services.catalog import ItemCatalog
 from app.services.metrics import ServiceMetrics
 from app.services.registry import ModelRegistry
@@ -81,6 +81,10 @@ class Serving:
     reads: HotReads
     # Serialised answers keyed by (user, model version, ratings version, parameters); None: off.
     cache: AnswerCache | None = None
+    # The cache's in-process tier (read on the event loop by the hot path), if it has one.
+    memory: LocalLRU | None = None
+    # Whether app/api/hot_path.py answers plainly valid requests in front of the route.
+    hot_path: bool = True
 
 
 async def get_serving(request: Request) -> Serving:

@@ -128,6 +128,11 @@ class Settings(BaseSettings):
         description="After a model version is swapped in, fill the cache for this many of the most "
         "recently active users (0: never).",
     )
+    hot_path: bool = Field(
+        default=True,
+        description="Answer well-formed recommendation requests in a lean ASGI path in front of "
+        "FastAPI (same answers and headers; anything unusual still goes through FastAPI).",
+    )
     torch_threads: int = Field(
         default=1,
         ge=1,

@@ -35,6 +35,7 @@ from app.crud.model_versions import (
 from app.crud.ratings import (
     all_ratings_frame,
     count_ratings,
+    count_user_ratings,
     delete_rating,
     get_user_ratings,
     upsert_ratings,
@@ -71,6 +72,7 @@ __all__ = [
     "bulk_load",
     "count_items",
     "count_ratings",
+    "count_user_ratings",
     "count_users",
     "create_training_job",
     "create_user",

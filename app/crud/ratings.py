@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -26,10 +27,21 @@ def check_rating(value: float) -> float:
     return value
 
 
-def get_user_ratings(*, session: Session, user_id: int) -> dict[int, float]:
-    """``{item_id: rating}`` for the user (empty for a user without ratings or unknown)."""
-    rows = session.execute(select(Rating.item_id, Rating.rating).filter(Rating.user_id == user_id))
-    return {item_id: rating for item_id, rating in rows}
+def get_user_ratings(
+    *, session: Session, user_id: int, item_ids: Collection[int] | None = None
+) -> dict[int, float]:
+    """``{item_id: rating}`` for the user (empty for a user without ratings or unknown), only
+    of ``item_ids`` when given."""
+    statement = select(Rating.item_id, Rating.rating).filter(Rating.user_id == user_id)
+    if item_ids is not None:
+        statement = statement.filter(Rating.item_id.in_(list(item_ids)))
+    return {item_id: rating for item_id, rating in session.execute(statement)}
+
+
+def count_user_ratings(*, session: Session, user_id: int) -> int:
+    """How many ratings the user has (one indexed count, no rows fetched)."""
+    statement = select(func.count()).select_from(Rating).filter(Rating.user_id == user_id)
+    return session.scalar(statement) or 0
 
 
 def count_ratings(*, session: Session, user_id: int | None = None) -> int:
@@ -78,13 +90,26 @@ def upsert_ratings(*, session: Session, user_id: int, ratings: Iterable[RatingIn
             {"user_id": user_id, "item_id": item_id, "rating": value, "rated_at": rated_at}
             for item_id, (value, rated_at) in latest.items()
         ]
-        statement = insert_for(session, table_of(Rating))
-        statement = statement.on_conflict_do_update(
-            index_elements=["user_id", "item_id"],
-            set_={"rating": statement.excluded.rating, "rated_at": statement.excluded.rated_at},
-        )
-        session.execute(statement, rows)
+        session.execute(_upsert_statement(session), rows)
     return len(rows)
+
+
+_UPSERTS: dict[str, Any] = {}
+
+
+def _upsert_statement(session: Session) -> Any:
+    """The ratings upsert of the session's dialect, built once: building ``excluded`` costs more
+    than a one-rating write itself."""
+    name = session.get_bind().dialect.name
+    statement = _UPSERTS.get(name)
+    if statement is None:
+        insert = insert_for(session, table_of(Rating))
+        statement = insert.on_conflict_do_update(
+            index_elements=["user_id", "item_id"],
+            set_={"rating": insert.excluded.rating, "rated_at": insert.excluded.rated_at},
+        )
+        _UPSERTS[name] = statement
+    return statement
 
 
 def delete_rating(*, session: Session, user_id: int, item_id: int) -> bool:

@@ -27,7 +27,10 @@ _RATINGS_SQL = (
 
 
 class HotReads:
-    """The two reads, on ``engine``'s pool (one checkout per read, released at once)."""
+    """The two reads, on ``engine``'s pool (one checkout per read, released at once).
+
+    ``on_event_loop``: whether the version read is cheap enough for the event loop (SQLite).
+    """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -36,6 +39,10 @@ class HotReads:
         names = {"user": User.__tablename__, "rating": Rating.__tablename__, "p": placeholder}
         self._version_sql = _VERSION_SQL.format(**names)
         self._ratings_sql = _RATINGS_SQL.format(**names)
+        # A SQLite read is a few microseconds in this process (WAL: readers never wait for a
+        # writer), cheaper than a thread hop, so the hot path may run it on the event loop. A
+        # server's round trip (PostgreSQL) would stall every other request: it stays in a thread.
+        self.on_event_loop = engine.dialect.name == "sqlite" and self._raw
 
     def _fetch(self, sql: str, user_id: int) -> list[Any]:
         if not self._raw:  # another driver: the portable Core statements

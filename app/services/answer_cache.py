@@ -214,6 +214,15 @@ class TieredCache:
         self.shared.close()
 
 
+def memory_tier(cache: AnswerCache | None) -> LocalLRU | None:
+    """The in-process part of ``cache`` (no I/O to read it), if it has one."""
+    if isinstance(cache, LocalLRU):
+        return cache
+    if isinstance(cache, TieredCache):
+        return cache.local
+    return None
+
+
 def build_answer_cache(settings: Settings, metrics: ServiceMetrics | None) -> AnswerCache | None:
     """The cache the settings ask for; ``None`` when caching is off (no URL and no local size)."""
     local = LocalLRU(settings.cache_max_entries) if settings.cache_max_entries > 0 else None

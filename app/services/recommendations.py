@@ -21,7 +21,7 @@ import numpy as np
 import orjson
 
 from app.crud.serving import HotReads
-from app.services.answer_cache import AnswerCache, AnswerKey, model_fingerprint
+from app.services.answer_cache import AnswerCache, AnswerKey, LocalLRU, model_fingerprint
 from app.services.catalog import ItemCatalog, ItemInfo
 from app.services.content_sync import follows_catalogue, sync_catalogue
 from app.services.errors import InvalidRequestError
@@ -267,6 +267,34 @@ def recommendation_answer(
     if entry is not None and result.strategy == "model":
         cache.put(answer_key(entry, user_id, version, k, exclude_seen, genre), body)
     return body, "miss"
+
+
+def memory_hit(
+    *,
+    reads: HotReads,
+    registry: ModelRegistry,
+    catalog: ItemCatalog,
+    metrics: ServiceMetrics,
+    memory: LocalLRU,
+    user_id: int,
+    k: int,
+    model: str | None,
+    exclude_seen: bool,
+    genre: str | None,
+) -> bytes | None:
+    """The answer when this worker's memory holds it under the user's CURRENT ratings version
+    (one indexed read), else ``None``: the hot path's hit, cheap enough for the event loop when
+    ``reads.on_event_loop``. Raises what :func:`recommendation_answer` would for a bad request
+    or an unknown user."""
+    _candidates(catalog, genre)  # an unknown genre is refused here as it is there
+    entry = _resolve(registry, model)
+    if entry is None or follows_catalogue(entry.model):
+        return None  # popularity and content answers are never cached
+    version = reads.ratings_version(user_id)
+    cached = memory.get(answer_key(entry, user_id, version, k, exclude_seen, genre))
+    if cached is not None:
+        metrics.answer_cache.labels("hit").inc()
+    return cached
 
 
 def precompute_answer(

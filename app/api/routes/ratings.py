@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from app.api.body import check_media_type, parse_json
 from app.api.deps import SessionDep, SessionFactoryDep
 from app.api.routes.users import UserId
-from app.crud import get_user, get_user_ratings, upsert_ratings
+from app.crud import count_user_ratings, get_user, get_user_ratings, upsert_ratings
 from app.crud.errors import InvalidValueError, UnknownUserError
 from app.schemas.common import ERROR_RESPONSES, MEDIA_ERROR_RESPONSES
 from app.schemas.rating import (
@@ -126,12 +126,13 @@ async def rate(
                 user_id=user_id,
                 ratings=[(r.item_id, r.rating, None) for r in entries],
             )
-            current = get_user_ratings(session=session, user_id=user_id)
-        given = {r.item_id for r in entries}
+            given = {r.item_id for r in entries}
+            current = get_user_ratings(session=session, user_id=user_id, item_ids=given)
+            n_ratings = count_user_ratings(session=session, user_id=user_id)
         return RatingsWritten(
             user_id=user_id,
             written=written,
-            n_ratings=len(current),
+            n_ratings=n_ratings,
             ratings=[RatingPublic(item_id=i, rating=current[i]) for i in sorted(given)],
         )
 

@@ -15,22 +15,28 @@ from app.services.recommendations import recommendation_answer
 
 router = APIRouter(prefix="/v1/users", tags=["recommendations"], responses=ERROR_RESPONSES)
 
+# The query's contract, shared with the hot path (app/api/hot_path.py), which answers the
+# plainly valid requests in front of this route.
+DEFAULT_K = 10
+MAX_K = 1000
+MAX_NAME = 64
+
 
 @router.get("/{user_id}/recommendations", response_model=RecommendationsPublic)
 async def recommendations(
     serving: ServingDep,
     user_id: UserId,
-    k: Annotated[int, Query(ge=1, le=1000, description="How many items.")] = 10,
+    k: Annotated[int, Query(ge=1, le=MAX_K, description="How many items.")] = DEFAULT_K,
     model: Annotated[
         str | None,
         Query(
-            max_length=64,
+            max_length=MAX_NAME,
             description="Model type (rbm, autoencoder, ease, ...); default: the best loaded.",
         ),
     ] = None,
     exclude_seen: Annotated[bool, Query(description="Leave out items the user rated.")] = True,
     genre: Annotated[
-        str | None, Query(max_length=64, description="Only items of this genre.")
+        str | None, Query(max_length=MAX_NAME, description="Only items of this genre.")
     ] = None,
 ) -> Response:
     """The user's top-k items with titles and scores, and the model version that answered.
