@@ -1,9 +1,10 @@
 """Every model family, declared once: what it trains on, how it is trained and loaded, what it
 can answer, and whether the service trains and prefers it by default.
 
-The CLI's ``deeprec train`` commands, the retrain job, the routes, ``deeprec bootstrap``, the
-readiness check and the default-model order all read :data:`SPECS`; nothing else lists families.
-Adding a family is its modules (model, trainer, loader, CLI command) plus one entry here.
+The CLI's ``deeprec train`` commands (checked against it at start), the retrain job, the routes,
+``deeprec bootstrap``, the readiness check, the default-model order and the Studio (through
+``GET /v1/models``) all read :data:`SPECS` instead of listing families. Adding a family is its
+modules (model, trainer, loader, ``deeprec train`` command) plus one entry here.
 
 This module imports nothing heavy: the web app reads it, and the web app never imports training
 code. Trainers and loaders are named as ``"module:function"`` and imported only when called; the

@@ -123,14 +123,17 @@ def test_retrain_swaps_versions_while_answering(server: httpx.Client) -> None:
 
 def test_failed_retrain_keeps_the_active_version(server: httpx.Client) -> None:
     before = server.get("/readyz").json()["models"]["ease"]
-    started = server.post(
+    refused = server.post(
         "/v1/admin/retrain", json={"model": "ease", "params": {"l2": -1}}, headers=ADMIN
+    )  # the training config's own check, before any job
+    assert refused.status_code == 422 and "l2 must be a positive number" in refused.text
+    started = server.post(  # valid, but only the job (with the 64-pixel digits) can refuse it
+        "/v1/admin/retrain", json={"model": "dbn", "params": {"layers": [10, 5]}}, headers=ADMIN
     )
     assert started.status_code == 202
     job, _, _ = poll_job(server, started.json()["id"])
     assert job["status"] == "failed"
-    assert job["error"].startswith("error: invalid parameters:")
-    assert "l2 must be a positive number" in job["error"]
+    assert job["error"].startswith("error: the first layer must have 64 units")
     assert server.get("/readyz").json()["models"]["ease"] == before
     assert server.get("/v1/users/2/recommendations").json()["model_version"] == before
 

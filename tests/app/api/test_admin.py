@@ -97,17 +97,21 @@ async def test_retrain_swaps_in_a_new_version_and_rolls_back(client: httpx.Async
 
 @pytest.mark.slow
 async def test_failed_retrain_keeps_the_old_version(client: httpx.AsyncClient) -> None:
+    refused = await client.post(
+        "/v1/admin/retrain", json={"model": "ease", "params": {"l2": -1}}, headers=admin_headers()
+    )  # the training config's own check, before any job: 422
+    assert refused.status_code == 422 and "l2 must be a positive number" in refused.text
     started = await client.post(
         "/v1/admin/retrain",
-        # A known key with a value only the training config refuses: the job is accepted
-        # (unknown keys are refused before that: tests/app/api/test_hostile_input.py).
-        json={"model": "ease", "params": {"l2": -1}},
+        # A valid config that does not fit the data (the digits have 64 pixels): only the job,
+        # once it has the data, can refuse it.
+        json={"model": "dbn", "params": {"layers": [10, 5]}},
         headers=admin_headers(),
     )
     assert started.status_code == 202
     done = await wait_for_job(client, started.json()["id"])
     assert done["status"] == "failed"
-    assert done["error"].startswith("error: invalid parameters:")
+    assert done["error"].startswith("error: the first layer must have 64 units")
     assert done["model_version_id"] is None
     versions = (await client.get("/v1/admin/models", headers=admin_headers())).json()
     assert {v["version"] for v in versions if v["model_type"] == "ease"} == {"v1"}
