@@ -31,6 +31,7 @@ from ml.data.errors import DataError
 
 USERS_PER_BLOCK = 2048  # part of the generator's definition: changing it changes the data
 TASTE_RANK = 8
+TASTE_SHARE = 0.85  # share of a user's choices drawn from the item groups they prefer
 GENRES = (
     "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary", "Drama",
     "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller",
@@ -113,12 +114,17 @@ def shape_named(name: str) -> SyntheticShape:
 
 @dataclass(frozen=True)
 class _World:
-    """What every block shares: per-user counts, item popularity, biases and tastes."""
+    """What every block shares: per-user counts, item popularity, groups, biases and tastes."""
 
     counts: np.ndarray  # (U,) ratings per user, summing to the shape's total
     cdf: np.ndarray  # (I,) cumulative item popularity
     popularity: np.ndarray  # (I,)
     forced_user: np.ndarray  # (I,) the user who surely rates each item (so every item is rated)
+    item_group: np.ndarray  # (I,) taste group (shown as the item's first genre)
+    group_share: np.ndarray  # (I,) the item's popularity within its group
+    group_items: np.ndarray  # (I,) item indices ordered by group
+    group_cdf: np.ndarray  # (I,) group g's cumulative popularity, shifted by g (one searchsorted)
+    group_centres: np.ndarray  # (GROUPS, TASTE_RANK)
     item_bias: np.ndarray  # (I,)
     item_taste: np.ndarray  # (I, TASTE_RANK)
 
@@ -165,23 +171,42 @@ def _forced_users(counts: np.ndarray, n_items: int, rng: np.random.Generator) ->
             owner[extra] = rng.choice(room, size=len(extra))
 
 
-def _world(shape: SyntheticShape, rng: np.random.Generator) -> _World:
+def _item_groups(shape: SyntheticShape, seed: int) -> np.ndarray:
+    return np.random.default_rng([seed, shape.items, 3]).integers(0, len(GENRES), shape.items)
+
+
+def _world(shape: SyntheticShape, seed: int, rng: np.random.Generator) -> _World:
     counts = _user_counts(shape, rng)
     ranks = rng.permutation(shape.items)  # item i has popularity rank ranks[i]
     popularity = 1.0 / (ranks + 1.0) ** 1.0
     popularity /= popularity.sum()
     forced_user = _forced_users(counts, shape.items, rng)
+    groups = _item_groups(shape, seed)
+    group_total = np.bincount(groups, weights=popularity, minlength=len(GENRES))
+    group_share = popularity / group_total[groups]
+    order = np.lexsort((np.arange(shape.items), groups))
+    group_cdf = np.empty(shape.items)
+    for group in range(len(GENRES)):
+        members = groups[order] == group
+        group_cdf[members] = group + np.cumsum(group_share[order][members])
     # Popular items rate a little higher, as in MovieLens.
     log_pop = np.log(popularity)
-    item_bias = 0.45 * rng.standard_normal(shape.items) + 0.25 * (
+    item_bias = 0.4 * rng.standard_normal(shape.items) + 0.25 * (
         (log_pop - log_pop.mean()) / log_pop.std()
     )
-    item_taste = rng.standard_normal((shape.items, TASTE_RANK)) * (0.7 / math.sqrt(TASTE_RANK))
+    centres = rng.standard_normal((len(GENRES), TASTE_RANK))
+    own = rng.standard_normal((shape.items, TASTE_RANK))
+    item_taste = (0.8 * centres[groups] + 0.6 * own) * (0.8 / math.sqrt(TASTE_RANK))
     return _World(
         counts=counts,
         cdf=np.cumsum(popularity),
         popularity=popularity,
         forced_user=forced_user,
+        item_group=groups,
+        group_share=group_share,
+        group_items=order,
+        group_cdf=group_cdf,
+        group_centres=centres.astype(np.float32),
         item_bias=item_bias.astype(np.float32),
         item_taste=item_taste.astype(np.float32),
     )
@@ -190,24 +215,38 @@ def _world(shape: SyntheticShape, rng: np.random.Generator) -> _World:
 def _sample_items(
     counts: np.ndarray,
     forced: list[np.ndarray],
+    preference: np.ndarray,
     world: _World,
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct items per user (``counts[u]`` of them, including ``forced[u]``), drawn by
-    popularity. Returns (user index within the block, item index), grouped by user."""
+    """Distinct items per user (``counts[u]`` of them, including ``forced[u]``): each draw is,
+    with probability ``TASTE_SHARE``, an item of a group the user prefers (``preference[u]``),
+    by popularity within the group; otherwise an item by overall popularity. Returns (user
+    index within the block, item index), grouped by user."""
     n_items = len(world.cdf)
     users_out, items_out = [], []
     for user, (count, must) in enumerate(zip(counts.tolist(), forced, strict=True)):
         need = count - len(must)
+        liking = preference[user]
         if need * 8 > n_items:
             # Heavy user: weighted sampling without replacement by Gumbel top-k, O(items).
-            keys = np.log(world.popularity) + rng.gumbel(size=n_items)
+            weight = (1 - TASTE_SHARE) * world.popularity + TASTE_SHARE * (
+                liking[world.item_group] * world.group_share
+            )
+            keys = np.log(weight) + rng.gumbel(size=n_items)
             keys[must] = np.inf
             chosen = np.argpartition(-keys, count - 1)[:count]
         else:
             chosen = must
+            group_cdf = np.cumsum(liking)
             while len(chosen) < count:
-                draws = np.searchsorted(world.cdf, rng.random(2 * (count - len(chosen)) + 8))
+                n_draws = 2 * (count - len(chosen)) + 8
+                by_taste = rng.random(n_draws) < TASTE_SHARE
+                draws = np.searchsorted(world.cdf, rng.random(n_draws))
+                n_taste = int(by_taste.sum())
+                group = np.minimum(np.searchsorted(group_cdf, rng.random(n_taste)), len(liking) - 1)
+                position = np.searchsorted(world.group_cdf, group + rng.random(n_taste))
+                draws[by_taste] = world.group_items[np.minimum(position, n_items - 1)]
                 draws = np.minimum(draws, n_items - 1)
                 fresh = pd.unique(np.concatenate([chosen, draws]))  # keeps first occurrences
                 chosen = fresh[:count]
@@ -225,14 +264,17 @@ def _block(
     in_block = np.flatnonzero((world.forced_user >= first_user) & (world.forced_user < last_user))
     owners = world.forced_user[in_block] - first_user
     forced = [in_block[owners == u] for u in range(len(counts))]
-    user_index, item_index = _sample_items(counts, forced, world, rng)
-
     n_block = len(counts)
+    preference = rng.dirichlet(np.full(len(GENRES), 0.2), size=n_block)  # (B, GROUPS)
+    user_index, item_index = _sample_items(counts, forced, preference, world, rng)
+
     user_bias = 0.35 * rng.standard_normal(n_block).astype(np.float32)
-    user_taste = rng.standard_normal((n_block, TASTE_RANK)).astype(np.float32)
+    # A user's taste leans towards the groups they prefer: they rate what they choose higher.
+    centred = (preference - 1 / len(GENRES)) @ world.group_centres
+    user_taste = (2.0 * centred + rng.standard_normal((n_block, TASTE_RANK))).astype(np.float32)
     taste = np.einsum("nk,nk->n", user_taste[user_index], world.item_taste[item_index])
     noise = 0.55 * rng.standard_normal(len(item_index)).astype(np.float32)
-    value = 3.3 + user_bias[user_index] + world.item_bias[item_index] + taste + noise
+    value = 3.05 + user_bias[user_index] + world.item_bias[item_index] + taste + noise
     if shape.half_stars:
         rating = np.clip(np.round(value * 2) / 2, 0.5, 5.0)
     else:
@@ -258,7 +300,7 @@ def generate(shape: SyntheticShape, seed: int = 0) -> Iterator[pd.DataFrame]:
     """The ratings, block by block (``USERS_PER_BLOCK`` users each), in user order."""
     root = np.random.SeedSequence([seed, shape.users, shape.items, shape.ratings])
     world_seed, *block_seeds = root.spawn(1 + math.ceil(shape.users / USERS_PER_BLOCK))
-    world = _world(shape, np.random.default_rng(world_seed))
+    world = _world(shape, seed, np.random.default_rng(world_seed))
     for block, first_user in enumerate(range(0, shape.users, USERS_PER_BLOCK)):
         yield _block(shape, world, first_user, block_seeds[block])
 
@@ -267,9 +309,9 @@ def _items_frame(shape: SyntheticShape, seed: int) -> pd.DataFrame:
     rng = np.random.default_rng([seed, shape.items, 1])
     years = rng.integers(1919, 2001 if shape.layout == "dat" else 2020, size=shape.items)
     ids = np.arange(1, shape.items + 1)
-    genres = [
-        "|".join(sorted(rng.choice(GENRES, size=rng.integers(1, 4), replace=False)))
-        for _ in range(shape.items)
+    genres = [  # the taste group first, then up to two others
+        "|".join(dict.fromkeys([GENRES[group], *rng.choice(GENRES, size=rng.integers(0, 3))]))
+        for group in _item_groups(shape, seed).tolist()
     ]
     titles = [f"Synthetic Movie {i} ({y})" for i, y in zip(ids, years, strict=True)]
     return pd.DataFrame({"item_id": ids, "title": titles, "genres": genres})

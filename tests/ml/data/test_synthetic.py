@@ -73,3 +73,21 @@ def test_published_shapes() -> None:
         (69_878, 10_677, 10_000_054),
         (162_541, 59_047, 25_000_095),
     ]
+
+
+def test_a_collaborative_model_beats_popularity(tmp_path: Path) -> None:
+    """Users choose and rate by taste, so EASE must do clearly better than popularity."""
+    from ml.data.splits import protocol_split
+    from ml.evaluation.evaluate import evaluate_ranking
+    from ml.models.baselines import EASE, EASEConfig, Popularity
+
+    write_dataset(SMALL_DAT, tmp_path, seed=0)
+    split = protocol_split(load_folder(tmp_path, "x").ratings)
+    ndcg = {
+        name: evaluate_ranking(model.score, split.train, split.test)["ndcg@10_all"]
+        for name, model in (
+            ("popularity", Popularity.fit(split.train)),
+            ("ease", EASE.fit(split.train, EASEConfig(100.0))),
+        )
+    }
+    assert ndcg["ease"] > 1.2 * ndcg["popularity"]
