@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import sys
 from dataclasses import dataclass
+from datetime import timedelta
 
 import numpy as np
 import torch
@@ -24,6 +27,8 @@ import torch.distributed as dist
 from torch import Tensor
 
 log = logging.getLogger(__name__)
+
+COLLECTIVE_TIMEOUT = timedelta(hours=2)
 
 
 @dataclass(frozen=True)
@@ -108,9 +113,40 @@ def init_from_env(device: torch.device) -> World:
         backend = "nccl" if device.type == "cuda" else "gloo"
         if device.type == "cuda":
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-        dist.init_process_group(backend=backend)
+        # Ranks other than 0 wait at their next collective while rank 0 evaluates.
+        dist.init_process_group(backend=backend, timeout=COLLECTIVE_TIMEOUT)
         log.info("rank %d of %d joined (%s)", dist.get_rank(), dist.get_world_size(), backend)
     return world()
+
+
+def relaunch_with_torchrun(nproc: int, argv: list[str]) -> int:
+    """Run this command line again under torchrun with ``nproc`` processes on this machine
+    (``--nproc`` removed from ``argv``, the arguments after the program name); the exit code."""
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc-per-node={nproc}",
+        "-m",
+        "app.cli.main",
+        *without_option(argv, "--nproc"),
+    ]
+    log.info("starting %d processes: %s", nproc, " ".join(command))
+    return subprocess.run(command, check=False).returncode
+
+
+def without_option(argv: list[str], name: str) -> list[str]:
+    """``argv`` without ``name VALUE`` or ``name=VALUE``."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == name:
+            skip = True
+        elif not arg.startswith(name + "="):
+            out.append(arg)
+    return out
 
 
 def shutdown() -> None:

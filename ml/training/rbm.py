@@ -425,15 +425,15 @@ def train_rbm_checkpoint(
     )
     train_seconds = time.perf_counter() - started
     model.eval()
-    metrics: dict[str, float] = evaluate_ranking(
-        lambda rows: predict_rows(model, rows), split.train, split.test
-    )
-    predict = (
-        ratings_model.predict
-        if ratings_model is not None
-        else lambda rows: predict_rows(model, rows, "rating")
-    )
-    metrics.update(evaluate_rating(predict, split.train, split.test))
+    metrics: dict[str, float] = {}
+    if world().is_main:  # under torchrun, only rank 0 measures (and writes the checkpoint)
+        metrics = evaluate_ranking(lambda rows: predict_rows(model, rows), split.train, split.test)
+        predict = (
+            ratings_model.predict
+            if ratings_model is not None
+            else lambda rows: predict_rows(model, rows, "rating")
+        )
+        metrics.update(evaluate_rating(predict, split.train, split.test))
     metrics["train_seconds"] = train_seconds
     fitted, fit_all_seconds = split.train, None
     if fit == "all":
