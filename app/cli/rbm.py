@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
@@ -20,6 +21,12 @@ from ml.data.splits import PROTOCOL_SEED
 from ml.device import resolve_device
 from ml.models.rbm import RBMConfig
 from ml.training.base import TrainingOptions
+from ml.training.distributed import (
+    init_from_env,
+    launched_by_torchrun,
+    relaunch_with_torchrun,
+    shutdown,
+)
 from ml.training.fit import check_fit
 from ml.training.rbm import train_rbm_checkpoint
 
@@ -39,6 +46,12 @@ def rbm(
     learning_rate: float | None = typer.Option(None, help="CD learning rate."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
     fit: str = fit_option(),
+    nproc: int = typer.Option(
+        1,
+        "--nproc",
+        min=1,
+        help="Data-parallel training processes (starts torchrun; gloo on CPU, NCCL on CUDA).",
+    ),
 ) -> None:
     """Train the rating RBM (Salakhutdinov, Mnih & Hinton 2007) on the protocol's train fold.
 
@@ -52,11 +65,19 @@ def rbm(
     if out.exists():
         fail(f"{out}: already exists; choose a new --out folder")
     options = TrainingOptions(device=device, seed=seed, epochs=config.epochs, progress=progress)
-    resolve_device(device)
     check_fit(fit)
-    data = load_ratings(dataset, ratings)
-    checkpoint = train_rbm_checkpoint(data, config, options, fit=fit)
+    if nproc > 1 and not launched_by_torchrun():
+        raise typer.Exit(relaunch_with_torchrun(nproc, sys.argv[1:]))
+    ranks = init_from_env(resolve_device(device))
+    try:
+        data = load_ratings(dataset, ratings)
+        checkpoint = train_rbm_checkpoint(data, config, options, fit=fit)
+    finally:
+        shutdown()
+    if not ranks.is_main:
+        return
     checkpoint.extra["device"] = str(options.torch_device)
+    checkpoint.extra["processes"] = ranks.size
     save_checkpoint(checkpoint, out)
     print_json(
         {

@@ -191,6 +191,13 @@ class RBMConfig:
         fix, see ``RatingRBM.fold_in_hidden_input``). ``None``: the trainer sets it to the
         median number of ratings of its training users; 0 turns it off (checkpoints from
         before it load with ``None`` and fold in unscaled). Never used by CD.
+    sampled_cd_min_items: catalogues of at least this many items train the joint model by
+        sampled CD (``ml.training.rbm_sampled``: the chain visits the batch's rated items plus
+        a sample of the others), smaller ones by exact CD over every item. The default keeps
+        MovieLens-100K/1M (1,682/3,706 items) exact, where a batch of 32 users rates over half
+        the catalogue anyway; 0 always samples.
+    sampled_cd_negatives: with sampled CD, unrated items drawn per batch, as a multiple of the
+        number of items the batch's users rated.
     """
 
     n_items: int = 0
@@ -222,6 +229,8 @@ class RBMConfig:
     fold_in_prior: float = 5.0
     fold_in_steps: int = 25
     fold_in_reference: float | None = None
+    sampled_cd_min_items: int = 5000
+    sampled_cd_negatives: float = 1.0
 
     def __post_init__(self) -> None:
         if self.n_items < 0 or self.n_hidden <= 0 or self.n_ratings < 2:
@@ -255,6 +264,8 @@ class RBMConfig:
             raise ValueError("hidden_dropout must be in [0, 1)")
         if self.cd_k_max < 1 or self.cd_k_step_epochs < 1 or self.epochs < 1:
             raise ValueError("need cd_k_max >= 1, cd_k_step_epochs >= 1, epochs >= 1")
+        if self.sampled_cd_min_items < 0 or not self.sampled_cd_negatives >= 0:
+            raise ValueError("need sampled_cd_min_items >= 0 and sampled_cd_negatives >= 0")
         if self.fold_in_reference is not None and not self.fold_in_reference >= 0:
             raise ValueError("fold_in_reference must be >= 0 or null")
 
@@ -339,6 +350,24 @@ class RatingRBM(nn.Module):
         p = ((bins > 0).float().mean(0)).clamp(1e-4, 1 - 1e-4)  # (I,)
         self.rated_bias.copy_(torch.log(p / (1 - p)))
 
+    @torch.no_grad()
+    def init_biases_from_rows(self, rows: sp.csr_matrix, prior: float = 1.0) -> None:
+        """``init_biases`` from CSR rating rows (U, I) without densifying them: the counts come
+        from the stored ratings, so memory grows with the ratings, not with U x I."""
+        k = self.config.n_ratings
+        rows = sp.csr_matrix(rows)
+        positive = rows.data > 0
+        items = rows.indices[positive].astype(np.int64)
+        states = bin_ratings(torch.from_numpy(rows.data[positive].astype(np.float32)), k).numpy()
+        n_items = rows.shape[1]
+        counts = np.bincount(items * k + states - 1, minlength=n_items * k).reshape(n_items, k)
+        # float32 throughout, as ``init_biases`` computes them (same values, bit for bit).
+        smoothed = torch.from_numpy(counts).float() + prior  # (I, K)
+        self.rating_bias.copy_(torch.log(smoothed / smoothed.sum(1, keepdim=True)))
+        raters = torch.from_numpy(np.bincount(items, minlength=n_items)).float()  # (I,)
+        p = (raters / max(rows.shape[0], 1)).clamp(1e-4, 1 - 1e-4)
+        self.rated_bias.copy_(torch.log(p / (1 - p)))
+
     def split_visible(self, bins: Tensor) -> tuple[Tensor, Tensor]:
         """Dense states (B, I) in 0..K -> one-hot ratings (B, I, K) and rated indicator (B, I)."""
         onehot = F.one_hot(bins, self.config.n_ratings + 1)[..., 1:].float()  # (B, I, K)
@@ -398,6 +427,17 @@ class RatingRBM(nn.Module):
         if self.config.model_rated or self.config.conditional:
             x = x + F.embedding_bag(items, self.rated_weight, offsets, mode="sum")
         return x + self.hidden_bias
+
+    def free_energy_sparse(self, batch: RatedBatch) -> Tensor:
+        """``free_energy`` of users given as rated triples, (B,), at O(nnz H)."""
+        slots = batch.items * self.config.n_ratings + batch.values - 1  # (nnz,)
+        visible = self.rating_bias.reshape(-1)[slots]  # (nnz,)
+        if self.config.model_rated:
+            visible = visible + self.rated_bias[batch.items]
+        per_user = torch.zeros(batch.n_users, dtype=visible.dtype, device=visible.device)
+        per_user.index_add_(0, batch.owner, visible)
+        x = self.hidden_input_sparse(batch.items, batch.values, batch.offsets)
+        return -per_user - F.softplus(x).sum(-1)
 
     def fold_in_hidden_input(self, x: Tensor, counts: Tensor) -> Tensor:
         """The fold-in's hidden input from the up-pass ``x`` (B, H) of users with ``counts`` (B,)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
@@ -31,89 +32,13 @@ from ml.models.rbm import RatedBatch, RatingRBM, RBMConfig, dense_states, predic
 from ml.models.rbm_ratings import TENSOR_PREFIX, RatingFoldIn
 from ml.training.base import TrainingOptions, log_epoch
 from ml.training.cd import CDStatistics, MomentumSGD
+from ml.training.distributed import world
 from ml.training.fit import all_ratings, check_fit, fit_record
-from ml.training.rbm_sparse import data_statistics, sparse_rating_cd_statistics
+from ml.training.rbm_gibbs import Conditionals, gibbs_chain
+from ml.training.rbm_sampled import sampled_rating_cd_statistics, uses_sampled_cd
+from ml.training.rbm_sparse import data_statistics, dropout_mask, sparse_rating_cd_statistics
 
 log = logging.getLogger(__name__)
-
-
-# The CD hot path works "value-major": visible tensors are (K, B, I), so every reduction over
-# the K rating values runs over whole (B, I) slabs (a softmax over a last axis of 5 or 6 is
-# several times slower on the CPU).
-
-
-def _sample_states(probs: Tensor, generator: torch.Generator | None) -> Tensor:
-    """One categorical sample per (b, i) from ``probs`` (S, B, I) summing to one over axis 0,
-    by inverting the cumulative distribution: indices (B, I) in 0..S-1."""
-    u = torch.rand(probs.shape[1:], generator=generator, device=probs.device)  # (B, I)
-    return (probs.cumsum(0) < u).sum(0).clamp_max(probs.shape[0] - 1)
-
-
-class _ValueMajor:
-    """The model's conditionals in the (K, B, I) layout, for one CD update (weights fixed)."""
-
-    def __init__(self, model: RatingRBM, hidden_mask: Tensor | None = None) -> None:
-        self.model = model
-        self.hidden_mask = hidden_mask  # (B, H) dropout mask, fixed for the whole update
-        self.cfg = model.config
-        self.bias = model.rating_bias.T.unsqueeze(1)  # (K, 1, I)
-        self.uses_rated = self.cfg.model_rated or self.cfg.conditional
-
-    def hidden_probs(self, states: Tensor) -> Tensor:
-        """p(h = 1 | v) (B, H) from visible states (B, I) in 0..K (0 = unrated).
-
-        Through the rated entries only (``RatingRBM.hidden_input_sparse``): data and samples
-        alike rate a few percent of the items, so this beats the dense one-hot product.
-        """
-        v = RatedBatch.from_dense(states)
-        probs = torch.sigmoid(self.model.hidden_input_sparse(v.items, v.values, v.offsets))
-        return probs if self.hidden_mask is None else probs * self.hidden_mask
-
-    def rating_logits(self, h: Tensor) -> Tensor:
-        """Logits of the K rated states, (K, B, I) (see ``RatingRBM.rating_logits``)."""
-        n_items, k, n_hidden = self.model.rating_weight.shape
-        flat = h @ self.model.rating_weight.view(n_items * k, n_hidden).T  # (B, I*K)
-        logits = flat.view(-1, n_items, k).permute(2, 0, 1) + self.bias  # (K, B, I)
-        if self.cfg.model_rated:
-            logits = logits + (h @ self.model.rated_weight.T + self.model.rated_bias).unsqueeze(0)
-        return logits
-
-
-@torch.no_grad()
-def _gibbs_chain(
-    vm: _ValueMajor,
-    start: Tensor,
-    h_probs: Tensor,
-    k: int,
-    generator: torch.Generator | None,
-    *,
-    joint: bool,
-) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """k steps of block Gibbs sampling from visible states ``start`` (B, I) whose hidden
-    probabilities are ``h_probs`` (B, H).
-
-    ``joint``: every item's K+1 states (unrated or a value) are resampled. Otherwise the
-    conditional chain: which items are rated stays clamped to ``start`` and only the values of
-    the rated items are resampled (the paper's model). Returns the last visible probabilities
-    (K, B, I), rated probabilities (B, I), hidden probabilities (B, H) and visible states (B, I).
-    """
-    mask = (start > 0).float()  # (B, I)
-    h = torch.bernoulli(h_probs, generator=generator)
-    states, v_probs, r_probs = start, torch.empty(0), mask
-    for _ in range(k):
-        logits = vm.rating_logits(h)  # (K, B, I)
-        if joint:
-            full = torch.cat([torch.zeros_like(logits[:1]), logits], 0)  # (K+1, B, I)
-            p = torch.softmax(full, 0)
-            v_probs, r_probs = p[1:], 1 - p[0]  # (K, B, I), (B, I)
-            states = _sample_states(p, generator)  # (B, I) in 0..K
-        else:
-            p = torch.softmax(logits, 0)  # (K, B, I): p(k | rated, h)
-            v_probs = p * mask  # rated items only
-            states = (_sample_states(p, generator) + 1) * mask.long()  # (B, I)
-        h_probs = vm.hidden_probs(states)
-        h = torch.bernoulli(h_probs, generator=generator)
-    return v_probs, r_probs, h_probs, states
 
 
 @torch.no_grad()
@@ -133,24 +58,8 @@ def rating_cd_statistics(
     ``model_rated`` only the conditional chain runs (the paper's model).
     """
     cfg = model.config
-    mask = None
-    if cfg.hidden_dropout > 0:
-        keep = torch.full((bins.shape[0], cfg.n_hidden), 1 - cfg.hidden_dropout, device=bins.device)
-        mask = torch.bernoulli(keep, generator=generator)
-    vm = _ValueMajor(model, mask)
-
-    def stats(values: Tensor, rated: Tensor, h: Tensor, scale: float = 1.0) -> dict[str, Tensor]:
-        m = h.shape[0] / scale
-        h = h / m  # the mean's 1/m on (B, H), not on the (I, K, H) products
-        out = {
-            "rating_weight": (values.transpose(1, 2) @ h).transpose(0, 1),  # (I, K, H)
-            "rating_bias": values.sum(1).T / m,  # (I, K)
-            "hidden_bias": h.sum(0),  # (H,)
-        }
-        if vm.uses_rated:
-            out["rated_weight"] = rated.T @ h  # (I, H)
-            out["rated_bias"] = rated.sum(0) / m  # (I,)
-        return out
+    mask = dropout_mask(cfg, bins.shape[0], bins.device, generator)
+    cond = Conditionals.of_model(model, mask)
 
     # Positive phase: hidden probabilities driven by the data, from its rated triples.
     data = RatedBatch.from_dense(bins)
@@ -162,14 +71,14 @@ def rating_cd_statistics(
 
     # Negative phase: k steps of block Gibbs sampling, from the data (CD) or the chain (PCD).
     start = bins if chain is None else chain
-    h_start = h0 if chain is None else vm.hidden_probs(chain)
-    v_probs, r_probs, h_probs, states = _gibbs_chain(
-        vm, start, h_start, k, generator, joint=cfg.model_rated
+    h_start = h0 if chain is None else cond.hidden_probs(chain)
+    v_probs, r_probs, h_probs, states = gibbs_chain(
+        cond, start, h_start, k, generator, joint=cfg.model_rated
     )
-    negative = stats(v_probs, r_probs, h_probs)
+    negative = cond.statistics(v_probs, r_probs, h_probs)
     if weight > 0:
-        v_c, r_c, h_c, _ = _gibbs_chain(vm, bins, h0, k, generator, joint=False)
-        conditional = stats(v_c, r_c, h_c, weight)
+        v_c, r_c, h_c, _ = gibbs_chain(cond, bins, h0, k, generator, joint=False)
+        conditional = cond.statistics(v_c, r_c, h_c, weight)
         negative = {name: negative[name] + conditional[name] for name in negative}
     return CDStatistics(positive, negative, states)
 
@@ -204,19 +113,21 @@ def _free_energy_probe(
 
 
 @torch.inference_mode()
-def _fold_in_all(
+def fold_in_batches(
     model: RatingRBM, rows: sp.csr_matrix, batch_size: int = 1024
-) -> tuple[np.ndarray, np.ndarray]:
-    """E[r] and the ranking score for every row, from one mean-field pass per batch."""
+) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """E[r] and the ranking score of each batch of rows, from one mean-field pass each:
+    (first row, E[r] (B, I), score (B, I)). Only one batch is ever dense."""
     device = model.rating_weight.device
-    expected = np.empty(rows.shape, dtype=np.float32)
-    score = np.empty(rows.shape, dtype=np.float32)
     for start in range(0, rows.shape[0], batch_size):
-        bins = dense_states(rows[start : start + batch_size], model.config.n_ratings, device)
-        e, s = model.predict_and_score(bins)
-        expected[start : start + batch_size] = e.cpu().numpy()
-        score[start : start + batch_size] = s.cpu().numpy()
-    return expected, score
+        v = RatedBatch.from_rows(rows[start : start + batch_size], model.config.n_ratings, device)
+        x = model.hidden_input_sparse(v.items, v.values, v.offsets)  # (B, H)
+        counts = torch.bincount(v.owner, minlength=v.n_users)  # (B,)
+        h = torch.sigmoid(model.fold_in_hidden_input(x, counts))
+        expected, p_rated = model.fold_in_outputs(h)
+        assert expected is not None
+        score = model.score_from_outputs(expected, p_rated)
+        yield start, expected.float().cpu().numpy(), score.float().cpu().numpy()
 
 
 @torch.inference_mode()
@@ -224,9 +135,15 @@ def mean_free_energy(model: RatingRBM, rows: sp.csr_matrix, batch_size: int = 10
     device = model.rating_weight.device
     total = 0.0
     for start in range(0, rows.shape[0], batch_size):
-        bins = dense_states(rows[start : start + batch_size], model.config.n_ratings, device)
-        total += float(model.free_energy(*model.split_visible(bins)).sum())
+        rated = rows[start : start + batch_size]
+        batch = RatedBatch.from_rows(rated, model.config.n_ratings, device)
+        total += float(model.free_energy_sparse(batch).sum())
     return total / max(rows.shape[0], 1)
+
+
+def _root_mean_square(errors: list[np.ndarray]) -> float:
+    joined = np.concatenate(errors).astype(np.float64) if errors else np.zeros(0)
+    return float(np.sqrt(np.mean(joined**2))) if len(joined) else float("nan")
 
 
 def needs_dense_cd(config: RBMConfig) -> bool:
@@ -279,19 +196,25 @@ class RBMTrainer:
         self.device = options.torch_device
         self.train = train.tocsr()
         self.validation = validation
-        self.generator = options.generator(self.device)
+        self.world = world()
+        # Every rank starts from the same parameters (init_gen) but samples its own chains.
+        self.generator = torch.Generator(device=self.device).manual_seed(
+            options.seed + self.world.rank
+        )
         init_gen = torch.Generator().manual_seed(options.seed)
         self.model = RatingRBM(self.config, init_gen).to(self.device)
-        self.model.init_biases(
-            dense_states(self.train, self.config.n_ratings, "cpu").to(self.device)
-        )
+        self.model.init_biases_from_rows(self.train)
         self.optimiser = MomentumSGD(
             self.model.cd_parameters(), frozenset({"rating_weight", "rated_weight"})
         )
-        self.users = np.flatnonzero(np.diff(self.train.indptr) > 0)
+        # With torchrun, each rank trains on its share of the users (ml.training.distributed).
+        self.users = self.world.shard(np.flatnonzero(np.diff(self.train.indptr) > 0))
+        self.batch_size = self.world.local_batch_size(self.config.batch_size)
         self.chain: Tensor | None = None
-        # The paper's model only ever touches rated entries: train it on them (rbm_sparse).
+        # The paper's model only ever touches rated entries: train it on them (rbm_sparse);
+        # the joint model on a large catalogue samples the items its chain visits.
         self.sparse = not needs_dense_cd(self.config)
+        self.sampled = uses_sampled_cd(self.config)
         self.probe = (
             _free_energy_probe(self.train, validation, options.seed)
             if validation is not None
@@ -307,25 +230,13 @@ class RBMTrainer:
             .numpy()
         ]
         started = time.perf_counter()
-        for start in range(0, len(order), cfg.batch_size):
-            rows = self.train[order[start : start + cfg.batch_size]]
-            if self.sparse:
-                batch = RatedBatch.from_rows(rows, cfg.n_ratings, self.device)
-                stats = sparse_rating_cd_statistics(self.model, batch, k, self.generator)
-                scale = batch.n_users / _raters(batch) if cfg.per_item_rate else None
-                self._step(stats.gradients(), scale, lr, momentum)
-                continue
-            bins = dense_states(rows, cfg.n_ratings, self.device)
-            chain = None
-            if cfg.persistent:
-                if self.chain is None or self.chain.shape[0] != bins.shape[0]:
-                    self.chain = bins.clone()
-                chain = self.chain
-            stats = rating_cd_statistics(self.model, bins, k, self.generator, chain)
-            if cfg.persistent:
-                self.chain = stats.negative_visible
-            scale = bins.shape[0] / _dense_raters(bins) if cfg.per_item_rate else None
-            self._step(stats.gradients(), scale, lr, momentum)
+        # Every rank runs the same number of updates (shards differ by at most one user).
+        steps = self.world.max_over_ranks(-(-len(order) // self.batch_size))
+        for step in range(steps):
+            users = order[step * self.batch_size : (step + 1) * self.batch_size]
+            grads, scale = self._batch_gradients(self.train[users], k)
+            grads = self.world.all_reduce_mean(grads, float(len(users)))
+            self._step(grads, scale, lr, momentum)
         metrics = {
             "epoch": float(epoch),
             "cd_k": float(k),
@@ -333,6 +244,43 @@ class RBMTrainer:
         }
         metrics.update(self.evaluate())
         return metrics
+
+    def _batch_gradients(
+        self, rows: sp.csr_matrix, k: int
+    ) -> tuple[dict[str, Tensor], Tensor | None]:
+        """CD gradients of one mini-batch of users (mean over them) and, with
+        ``per_item_rate``, the per-item rescaling. A rank whose users ran out this epoch
+        contributes zeros (its weight in the all-reduce is 0)."""
+        cfg = self.config
+        if rows.shape[0] == 0:
+            params = self.model.cd_parameters()
+            return {name: torch.zeros_like(params[name]) for name in self._gradient_names}, None
+        if self.sparse or self.sampled:
+            batch = RatedBatch.from_rows(rows, cfg.n_ratings, self.device)
+            if self.sampled:
+                stats = sampled_rating_cd_statistics(self.model, batch, k, self.generator)
+            else:
+                stats = sparse_rating_cd_statistics(self.model, batch, k, self.generator)
+            scale = batch.n_users / _raters(batch) if cfg.per_item_rate else None
+            return stats.gradients(), scale
+        bins = dense_states(rows, cfg.n_ratings, self.device)
+        chain = None
+        if cfg.persistent:
+            if self.chain is None or self.chain.shape[0] != bins.shape[0]:
+                self.chain = bins.clone()
+            chain = self.chain
+        stats = rating_cd_statistics(self.model, bins, k, self.generator, chain)
+        if cfg.persistent:
+            self.chain = stats.negative_visible
+        scale = bins.shape[0] / _dense_raters(bins) if cfg.per_item_rate else None
+        return stats.gradients(), scale
+
+    @property
+    def _gradient_names(self) -> list[str]:
+        """The parameters a CD update changes (the rated units' only when they are used)."""
+        uses_rated = self.config.model_rated or self.config.conditional
+        names = self.model.cd_parameters()
+        return [n for n in names if uses_rated or n not in ("rated_weight", "rated_bias")]
 
     def _step(
         self,
@@ -363,20 +311,40 @@ class RBMTrainer:
             sample = self.train[self.users[: self.TRAIN_RMSE_USERS]].tocoo()
             expected = predict_rows(model, sample.tocsr(), "rating")
             return {"train_rmse": rmse(expected[sample.row, sample.col], sample.data)}
-        expected, score = _fold_in_all(model, self.train)  # (U, I) each
-        train = self.train.tocoo()
-        out = {"train_rmse": rmse(expected[train.row, train.col], train.data)}
+        figures = self._validation_figures(self.validation)
+        out = {"train_rmse": figures.pop("train_rmse")}
         if self.probe is not None:
             out["free_energy_train"] = mean_free_energy(model, self.probe.train_rows)
             out["free_energy_val"] = mean_free_energy(model, self.probe.validation_rows)
-            val = self.validation.tocoo()
-            users = np.flatnonzero(np.diff(self.validation.indptr) > 0)
-            ranked = top_k(score[users], 10, exclude=self.train[users])
-            per_user = ranking_metrics(ranked, self.validation, users)
-            out["val_ndcg@10"] = float(per_user["ndcg"].mean())
-            out["val_precision@10"] = float(per_user["precision"].mean())
-            out["val_rmse"] = rmse(expected[val.row, val.col], val.data)
-        return out
+        return out | figures
+
+    def _validation_figures(self, validation: sp.csr_matrix) -> dict[str, float]:
+        """Train RMSE, validation nDCG@10, precision@10 and RMSE, one batch of users at a time
+        (never a users x items array)."""
+        train_err: list[np.ndarray] = []
+        val_err: list[np.ndarray] = []
+        ndcg: list[np.ndarray] = []
+        precision: list[np.ndarray] = []
+        for start, expected, score in fold_in_batches(self.model, self.train):
+            stop = start + expected.shape[0]
+            seen = self.train[start:stop].tocoo()
+            train_err.append(expected[seen.row, seen.col] - seen.data)
+            held = validation[start:stop]
+            val = held.tocoo()
+            val_err.append(expected[val.row, val.col] - val.data)
+            local = np.flatnonzero(np.diff(held.indptr) > 0)
+            if len(local) == 0:
+                continue
+            ranked = top_k(score[local], 10, exclude=self.train[start + local])
+            per_user = ranking_metrics(ranked, validation, start + local)
+            ndcg.append(per_user["ndcg"])
+            precision.append(per_user["precision"])
+        return {
+            "train_rmse": _root_mean_square(train_err),
+            "val_ndcg@10": float(np.concatenate(ndcg).mean()) if ndcg else 0.0,
+            "val_precision@10": float(np.concatenate(precision).mean()) if precision else 0.0,
+            "val_rmse": _root_mean_square(val_err),
+        }
 
     def finalize(self) -> RatingRBM:
         return self.model
@@ -457,15 +425,15 @@ def train_rbm_checkpoint(
     )
     train_seconds = time.perf_counter() - started
     model.eval()
-    metrics: dict[str, float] = evaluate_ranking(
-        lambda rows: predict_rows(model, rows), split.train, split.test
-    )
-    predict = (
-        ratings_model.predict
-        if ratings_model is not None
-        else lambda rows: predict_rows(model, rows, "rating")
-    )
-    metrics.update(evaluate_rating(predict, split.train, split.test))
+    metrics: dict[str, float] = {}
+    if world().is_main:  # under torchrun, only rank 0 measures (and writes the checkpoint)
+        metrics = evaluate_ranking(lambda rows: predict_rows(model, rows), split.train, split.test)
+        predict = (
+            ratings_model.predict
+            if ratings_model is not None
+            else lambda rows: predict_rows(model, rows, "rating")
+        )
+        metrics.update(evaluate_rating(predict, split.train, split.test))
     metrics["train_seconds"] = train_seconds
     fitted, fit_all_seconds = split.train, None
     if fit == "all":

@@ -13,8 +13,18 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ml.models.rbm import RatedBatch, RatingRBM
+from ml.models.rbm import RatedBatch, RatingRBM, RBMConfig
 from ml.training.cd import CDStatistics
+
+
+def dropout_mask(
+    config: RBMConfig, n_users: int, device: torch.device, generator: torch.Generator | None
+) -> Tensor | None:
+    """The update's hidden dropout mask (B, H), 1 = kept, or None without dropout."""
+    if config.hidden_dropout <= 0:
+        return None
+    keep = torch.full((n_users, config.n_hidden), 1 - config.hidden_dropout, device=device)
+    return torch.bernoulli(keep, generator=generator)
 
 
 def _hidden_probs(model: RatingRBM, batch: RatedBatch, values: Tensor) -> Tensor:
