@@ -121,11 +121,11 @@ def read_manifest(directory: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{manifest_path}: corrupted manifest ({exc})") from exc
     if not isinstance(manifest, dict):
         raise CheckpointError(f"{manifest_path}: corrupted manifest (not a JSON object)")
-    check_format_version(directory, manifest.get("format_version"))
+    _check_format_version(directory, manifest.get("format_version"))
     return manifest
 
 
-def check_format_version(directory: str | Path, found: object) -> None:
+def _check_format_version(directory: str | Path, found: object) -> None:
     """Accept every format this build has written (1 up to ``FORMAT_VERSION``; a change of
     format keeps reading the older ones); refuse a newer one with what to do about it."""
     if type(found) is not int or found < 1:

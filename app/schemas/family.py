@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, Field
+
+from ml.registry import Capability, DataKind
 
 
 class ModelFamilyPublic(BaseModel):
     name: str = Field(description="The model type: what `model=` takes.")
     label: str = Field(description="What people read.")
-    data: Literal["ratings", "images", "ratings+items"]
-    capabilities: list[str] = Field(
-        description="Of recommend, predict_ratings, similar_items, embed, reconstruct, sample, "
-        "discriminate."
-    )
+    data: DataKind = Field(description="What it trains on.")
+    capabilities: list[Capability] = Field(description="What a loaded version answers.")
     default: bool = Field(description="Trained by `deeprec bootstrap` when none is active.")
     required: bool = Field(description="/readyz waits for it.")
     recommend_rank: int | None = Field(description="Place in the default recommendation order.")

@@ -215,6 +215,7 @@ def test_every_capability_has_an_answer_check() -> None:
     assert set(ANSWER) == set(CAPABILITIES)
 
 
+@pytest.mark.slow  # trains each family (seconds for the RBM and the Mult-DAE)
 def test_round_trip_is_bit_exact(trained: Trained) -> None:
     loaded = load_checkpoint(trained.path, model_type=trained.spec.name)
     assert set(loaded.tensors) == set(trained.checkpoint.tensors)
@@ -234,6 +235,7 @@ def test_round_trip_is_bit_exact(trained: Trained) -> None:
         )
 
 
+@pytest.mark.slow  # trains each family (seconds for the RBM and the Mult-DAE)
 def test_declared_capabilities_and_only_those(trained: Trained) -> None:
     model = load_model(trained.path, "cpu")
     for capability in CAPABILITIES:
@@ -243,6 +245,7 @@ def test_declared_capabilities_and_only_those(trained: Trained) -> None:
             ANSWER[capability](model, trained)  # asserts the answer's shape
 
 
+@pytest.mark.slow  # trains each family (seconds for the RBM and the Mult-DAE)
 def test_only_recommenders_load_as_recommenders(trained: Trained) -> None:
     if trained.spec.can("recommend"):
         assert isinstance(load_recommender(trained.path), Recommender)
