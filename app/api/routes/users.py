@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, status
+from sqlalchemy import func, select
 
 from app.api.deps import SessionDep
-from app.crud import count_ratings, create_user, get_user
+from app.crud import create_user, get_user
 from app.crud.errors import UnknownUserError
+from app.models import Rating
 from app.schemas.common import BODY_ERROR_RESPONSES, ERROR_RESPONSES, ErrorPublic
 from app.schemas.user import UserCreate, UserPublic
 
@@ -21,9 +23,9 @@ def _public(session: SessionDep, user_id: int) -> UserPublic:
     user = get_user(session=session, user_id=user_id)
     if user is None:
         raise UnknownUserError(user_id)
-    n = count_ratings(session=session, user_id=user_id)
+    n = session.scalar(select(func.count()).select_from(Rating).where(Rating.user_id == user_id))
     return UserPublic.model_validate(
-        {**UserPublic.model_validate(user).model_dump(exclude={"n_ratings"}), "n_ratings": n}
+        {**UserPublic.model_validate(user).model_dump(exclude={"n_ratings"}), "n_ratings": n or 0}
     )
 
 
