@@ -33,10 +33,10 @@ from app.db.session import create_db_engine, create_session_factory
 from app.services.answer_cache import build_answer_cache, memory_tier
 from app.services.catalog import ItemCatalog
 from app.services.cpu_budget import apply_torch_threads
+from app.services.errors import InvalidRequestError
 from app.services.metrics import PrometheusMiddleware, ServiceMetrics
 from app.services.model_sync import ActiveVersionSync
 from app.services.precompute import Precomputer
-from app.services.recommendations import InvalidRequestError
 from app.services.registry import ModelNotLoadedError, ModelRegistry, version_kwargs
 from app.services.retrain import RetrainConflictError, RetrainManager
 from app.web import install_studio
