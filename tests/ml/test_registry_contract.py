@@ -23,7 +23,6 @@ from ml.data.digits import ImageDataset
 from ml.data.schema import RatingsDataset, normalise_ratings
 from ml.inference import Recommender, load_model, load_recommender
 from ml.inference.content import ContentRecommender, ItemMeta
-from ml.inference.embeddings import similar
 from ml.registry import BY_NAME, CAPABILITIES, SPECS, Capability, ModelSpec
 from ml.training.base import TrainingOptions
 from tests.conftest import planted_frame
@@ -129,12 +128,7 @@ def _predict_ratings(model: Any, t: Trained) -> np.ndarray:
 
 def _similar_items(model: Any, t: Trained) -> np.ndarray:
     item = int(model.items.ids[0])
-    if callable(getattr(model, "similar", None)):
-        ranked = model.similar(item, 5)
-    else:
-        ranked = [
-            (int(model.items.ids[i]), score) for i, score in similar(model.item_embeddings(), 0, 5)
-        ]
+    ranked = model.similar_items(item, 5)
     ids = [i for i, _ in ranked]
     assert len(ids) == 5 and len(set(ids)) == 5 and item not in ids
     return np.asarray(ranked, np.float64)
@@ -201,9 +195,9 @@ def offers(model: Any, capability: Capability) -> bool:
     if capability == "predict_ratings":
         return getattr(model, "predict_ratings", None) is not None
     if capability == "similar_items":
-        return callable(getattr(model, "similar", None)) or (
-            getattr(model, "item_embeddings", None) is not None
-        )
+        if isinstance(model, Recommender):  # every Recommender has the method; not every one
+            return model.item_embeddings is not None  # has the embeddings it needs
+        return callable(getattr(model, "similar_items", None))
     if capability == "embed":
         names = ("item_embeddings", "user_embeddings", "encode")
         return any(getattr(model, name, None) is not None for name in names)
