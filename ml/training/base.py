@@ -1,8 +1,10 @@
 """What every trainer shares: frozen run options, a per-run generator, epoch logging.
 
-Trainers follow one shape (after LensKit): ``trainer = XTrainer(config, options)``, then
-``trainer.train_epoch(...)`` returns that epoch's metrics as a dict, and ``trainer.finalize()``
-returns the trained model. ``fit`` drives the loop with a progress bar and early stopping.
+Trainers follow one shape (after LensKit): ``trainer = XTrainer(config, options, data)``, then
+``trainer.train_epoch()`` returns that epoch's metrics as a dict, and ``trainer.finalize()``
+returns the trained model. ``ml.training.loop.fit`` drives every trainer: epochs, a progress
+bar, validation, early stopping, the history; each epoch reaches ``log_epoch`` and so the
+``on_epoch`` hook (a job's progress row).
 """
 
 from __future__ import annotations

@@ -30,7 +30,8 @@ API (stable; other trainers are ported to it):
 - ``fit(trainer, options, *, epochs=None, name, validation=None, postfix=None) -> FitResult``:
   ``epochs`` (default ``options.epochs``) is the ceiling. Each epoch's metrics (plus the
   validation figure under ``validation.name``) are logged and passed to ``options.on_epoch``
-  as an ``EpochReport`` (stage = ``name``): that is how jobs record their progress. A tqdm bar
+  as an ``EpochReport`` (stage = ``name``; ``epochs`` the ceiling, or the epoch itself when the
+  stage stops early there): that is how jobs record their progress. A tqdm bar
   shows ``postfix`` (default: the first metric) when ``options.progress``.
 - ``FitResult``: ``trainer`` and ``history``; ``Fitted[M]``: ``model`` and ``history`` (what a
   family's ``fit_*`` returns; ``train_seconds``/``best_epoch``/``best_score`` shortcuts);
@@ -254,18 +255,21 @@ def fit(
                     best_state = copy.deepcopy(runner.state_dict())
             else:
                 stale += 1
-        history.records.append(metrics)
-        log_epoch(name, epoch, metrics, epochs=planned, options=options)
-        shown = postfix if postfix in metrics else next(iter(metrics), None)
-        if shown is not None:
-            bar.set_postfix({shown: f"{metrics[shown]:.4f}"})
         patience = validation.patience if validation is not None else None
-        if (
+        stop = (
             patience is not None
             and stale >= patience
             and epoch < planned
             and epoch >= validation.min_epochs  # type: ignore[union-attr]
-        ):
+        )
+        history.records.append(metrics)
+        # A stage that stops early reports its last epoch as the last (epochs = epoch), so a
+        # job's progress row records it and reads as finished.
+        log_epoch(name, epoch, metrics, epochs=epoch if stop else planned, options=options)
+        shown = postfix if postfix in metrics else next(iter(metrics), None)
+        if shown is not None:
+            bar.set_postfix({shown: f"{metrics[shown]:.4f}"})
+        if stop:
             history.stopped_early = True
             break
     bar.close()

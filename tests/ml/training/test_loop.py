@@ -80,8 +80,11 @@ def test_early_stopping_with_patience_and_a_ceiling() -> None:
     validation = Validation(
         score=_scores([0.1, 0.2, 0.6, 0.5, 0.55, 0.6, 0.9]), patience=3, name="val"
     )
-    history = fit(trainer, OPTIONS, epochs=7, validation=validation).history
+    reports: list[EpochReport] = []
+    options = TrainingOptions(device="cpu", progress=False, on_epoch=reports.append)
+    history = fit(trainer, options, epochs=7, validation=validation).history
     assert history.stopped_early and history.epochs_run == 6 and history.best_epoch == 3
+    assert [(r.epoch, r.epochs) for r in reports][-2:] == [(5, 7), (6, 6)]  # the last says so
     assert trainer.epochs_seen == 6
     assert float(trainer.model.weight) == pytest.approx(history.records[2]["weight"])
 
@@ -105,3 +108,9 @@ def test_refuses_bad_settings() -> None:
         Validation(score=lambda: 0.0, mode="up")  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         Validation(score=lambda: 0.0, patience=0)
+
+
+def test_never_stops_before_min_epochs() -> None:
+    validation = Validation(score=_scores([0.9, 0.8, 0.7, 0.6, 0.5]), patience=1, min_epochs=4)
+    history = fit(LineTrainer(), OPTIONS, validation=validation).history
+    assert history.epochs_run == 4 and history.best_epoch == 1 and history.stopped_early
