@@ -69,7 +69,7 @@ class Caps:
 # ML-1M: the targets (load 30 s, RBM / Mult-DAE 5 min, recommend-all 30 s) with room to
 # record a miss; larger shapes: room for one epoch, within the memory ceilings.
 CAPS = {
-    "ml-1m": Caps(synth=300, load=300, train=480, evaluate=240, recommend=180, memory_gib=6),
+    "ml-1m": Caps(synth=120, load=120, train=420, evaluate=180, recommend=120, memory_gib=6),
     "ml-10m": Caps(synth=600, load=600, train=900, evaluate=600, recommend=600, memory_gib=16),
     "ml-25m": Caps(synth=900, load=900, train=900, evaluate=600, recommend=600, memory_gib=20),
 }
@@ -373,11 +373,12 @@ class ShapeRun:
 
     def run(self) -> list[StepResult]:
         self.work.mkdir(parents=True, exist_ok=True)
-        if not self.synth():
-            return self.results
-        for database in self.databases:
-            self.load(database)
         caps = self.caps
+        with self.measuring(caps.synth + caps.load * len(self.databases), group=True):
+            if not self.synth():
+                return self.results
+            for database in self.databases:
+                self.load(database)
         for model in self.models:
             # One wait for the lock per model where its three steps fit in one holding.
             with self.measuring(caps.train + caps.evaluate + caps.recommend, group=True):
