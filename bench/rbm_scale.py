@@ -38,16 +38,22 @@ SHAPES = {
 
 
 def synthetic_ratings(shape: str, seed: int = 0) -> pd.DataFrame:
-    """About the shape's number of ratings (duplicates drop), every user with at least 20."""
+    """About the shape's number of ratings, every user with at least 20."""
     n_users, n_items, n_ratings = SHAPES[shape]
     rng = np.random.default_rng(seed)
     popularity = 1.0 / np.arange(1, n_items + 1) ** 0.9
     activity = rng.lognormal(0.0, 1.0, n_users)
     counts = np.maximum(20, np.round(activity / activity.sum() * n_ratings)).astype(np.int64)
     counts = np.minimum(counts, n_items // 2)
-    users = np.repeat(np.arange(n_users, dtype=np.int64), counts)
+    # Draw three times each user's count (popular items repeat), keep distinct pairs, then each
+    # user's first ``count`` of them in random order.
+    users = np.repeat(np.arange(n_users, dtype=np.int64), 3 * counts)
     items = rng.choice(n_items, size=len(users), p=popularity / popularity.sum())
     keys = np.unique(users * n_items + items)
+    keys = keys[np.lexsort((rng.random(len(keys)), keys // n_items))]
+    users = keys // n_items
+    starts = np.searchsorted(users, np.arange(n_users))
+    keys = np.sort(keys[np.arange(len(keys)) - starts[users] < counts[users]])
     users, items = keys // n_items, keys % n_items
     taste_u, taste_i = rng.normal(0, 0.5, (n_users, 8)), rng.normal(0, 0.5, (n_items, 8))
     bias_u, bias_i = rng.normal(0, 0.4, n_users), rng.normal(0, 0.5, n_items)
