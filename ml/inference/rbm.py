@@ -15,7 +15,7 @@ import torch
 from ml.checkpoint import Checkpoint, CheckpointError
 from ml.data.vocab import IdVocab
 from ml.inference import Recommender
-from ml.models.rbm import RatingRBM, RBMConfig, dense_states, predict_rows
+from ml.models.rbm import RatedBatch, RatingRBM, RBMConfig, predict_rows
 from ml.models.rbm_ratings import TENSOR_PREFIX, RatingFoldIn
 
 
@@ -44,8 +44,9 @@ class RBMScorer:
     @torch.inference_mode()
     def user_embeddings(self, user_rows: sp.csr_matrix) -> np.ndarray:
         device = self.model.rating_weight.device
-        bins = dense_states(user_rows, self.model.config.n_ratings, device)
-        return self.model.hidden_probs(*self.model.split_visible(bins)).cpu().numpy()  # (B, H)
+        v = RatedBatch.from_rows(user_rows, self.model.config.n_ratings, device)
+        x = self.model.hidden_input_sparse(v.items, v.values, v.offsets)
+        return torch.sigmoid(x).cpu().numpy()  # (B, H), from the rated triples only
 
 
 def _config(checkpoint: Checkpoint) -> RBMConfig:

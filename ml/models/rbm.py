@@ -577,6 +577,16 @@ def dense_states(rows: sp.csr_matrix, n_ratings: int, device: torch.device | str
     return bin_ratings(dense, n_ratings)
 
 
+# Largest (K, B, I) block a fold-in pass builds at once (float32: 128 MiB; its softmax takes
+# about as much again), so a batch of users over a huge catalogue stays bounded.
+MAX_BLOCK_ELEMENTS = 2**25
+
+
+def rows_per_batch(batch_size: int, n_items: int, n_ratings: int) -> int:
+    """``batch_size``, or fewer rows where (K, B, I) would pass ``MAX_BLOCK_ELEMENTS``."""
+    return max(1, min(batch_size, MAX_BLOCK_ELEMENTS // max(n_items * n_ratings, 1)))
+
+
 @torch.inference_mode()
 def predict_rows(
     model: RatingRBM, rows: sp.csr_matrix, what: str = "score", batch_size: int = 1024
@@ -592,6 +602,7 @@ def predict_rows(
     device = model.rating_weight.device
     rows = sp.csr_matrix(rows)
     out = np.empty(rows.shape, dtype=np.float32)
+    batch_size = rows_per_batch(batch_size, rows.shape[1], model.config.n_ratings)
     for start in range(0, rows.shape[0], batch_size):
         v = RatedBatch.from_rows(rows[start : start + batch_size], model.config.n_ratings, device)
         x = model.hidden_input_sparse(v.items, v.values, v.offsets)  # (B, H)

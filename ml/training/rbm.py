@@ -28,7 +28,14 @@ from ml.data.schema import RatingsDataset
 from ml.data.splits import PROTOCOL_SEED, protocol_split
 from ml.evaluation.evaluate import evaluate_ranking, evaluate_rating, top_k
 from ml.evaluation.metrics import ranking_metrics, rmse
-from ml.models.rbm import RatedBatch, RatingRBM, RBMConfig, dense_states, predict_rows
+from ml.models.rbm import (
+    RatedBatch,
+    RatingRBM,
+    RBMConfig,
+    dense_states,
+    predict_rows,
+    rows_per_batch,
+)
 from ml.models.rbm_ratings import TENSOR_PREFIX, RatingFoldIn
 from ml.training.base import TrainingOptions, log_epoch
 from ml.training.cd import CDStatistics, MomentumSGD
@@ -119,6 +126,7 @@ def fold_in_batches(
     """E[r] and the ranking score of each batch of rows, from one mean-field pass each:
     (first row, E[r] (B, I), score (B, I)). Only one batch is ever dense."""
     device = model.rating_weight.device
+    batch_size = rows_per_batch(batch_size, rows.shape[1], model.config.n_ratings)
     for start in range(0, rows.shape[0], batch_size):
         v = RatedBatch.from_rows(rows[start : start + batch_size], model.config.n_ratings, device)
         x = model.hidden_input_sparse(v.items, v.values, v.offsets)  # (B, H)
@@ -221,7 +229,9 @@ class RBMTrainer:
             else None
         )
 
-    def train_epoch(self, epoch: int) -> dict[str, float]:
+    def train_epoch(self, epoch: int, max_updates: int | None = None) -> dict[str, float]:
+        """One pass over this rank's users; ``max_updates`` stops it early (benchmarks time a
+        part of an epoch on large data)."""
         cfg = self.config
         k, momentum, lr = cfg.cd_k(epoch), cfg.momentum_at(epoch), cfg.learning_rate_at(epoch)
         order = self.users[
@@ -232,6 +242,7 @@ class RBMTrainer:
         started = time.perf_counter()
         # Every rank runs the same number of updates (shards differ by at most one user).
         steps = self.world.max_over_ranks(-(-len(order) // self.batch_size))
+        steps = steps if max_updates is None else min(steps, max_updates)
         for step in range(steps):
             users = order[step * self.batch_size : (step + 1) * self.batch_size]
             grads, scale = self._batch_gradients(self.train[users], k)

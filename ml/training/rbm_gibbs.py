@@ -46,6 +46,7 @@ class Conditionals:
         cls, model: RatingRBM, hidden_mask: Tensor | None = None, columns: Tensor | None = None
     ) -> Conditionals:
         """Every item of ``model``, or only ``columns`` (C,) (copies of their rows)."""
+
         def rows(param: Tensor) -> Tensor:
             return param if columns is None else param[columns]
 

@@ -18,6 +18,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from ml.checkpoint import load_checkpoint
 from ml.data.splits import protocol_split
 from ml.evaluation.evaluate import top_k
 from ml.models.rbm import RatedBatch, RatingRBM, RBMConfig, predict_rows
@@ -25,9 +26,10 @@ from ml.training.base import TrainingOptions
 from ml.training.distributed import World, without_option, world
 from ml.training.rbm import fit_rbm
 from ml.training.rbm_sparse import data_statistics
+from tests.app.cli.runner import deeprec_in_process
 from tests.conftest import planted_frame
 
-CONFIG = RBMConfig(n_hidden=8, learning_rate=0.1, batch_size=8, epochs=20, cd_k_step_epochs=10)
+CONFIG = RBMConfig(n_hidden=8, learning_rate=0.1, batch_size=8, epochs=30, cd_k_step_epochs=10)
 OPTIONS = TrainingOptions(device="cpu", seed=3, progress=False)
 WORLD_SIZE = 2
 STAT_USERS = 16  # users of the one update whose all-reduced statistics are compared
@@ -115,3 +117,32 @@ def test_world_of_one_changes_nothing() -> None:
 def test_nproc_is_removed_from_the_relaunched_command_line() -> None:
     argv = ["train", "rbm", "--nproc", "2", "--out", "x", "--nproc=3"]
     assert without_option(argv, "--nproc") == ["train", "rbm", "--out", "x"]
+
+
+@pytest.mark.slow
+def test_train_rbm_with_nproc_2_writes_one_checkpoint_from_rank_0(tmp_path: Path) -> None:
+    ratings = tmp_path / "ratings.csv"
+    planted_frame().to_csv(ratings, index=False)
+    out = tmp_path / "rbm"
+    result = deeprec_in_process(
+        "train",
+        "rbm",
+        "--ratings",
+        str(ratings),
+        "--out",
+        str(out),
+        "--params-json",
+        '{"n_hidden": 8, "item_rbm_hidden": 8, "item_rbm_epochs": 2}',
+        "--epochs",
+        "2",
+        "--fit",
+        "train",
+        "--no-progress",
+        "--nproc",
+        "2",
+    )
+    assert result.returncode == 0, result.stderr
+    checkpoint = load_checkpoint(out)
+    assert checkpoint.extra["processes"] == 2
+    assert 0 <= checkpoint.metrics["ndcg@10_all"] <= 1
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("rbm")] == ["rbm"]
