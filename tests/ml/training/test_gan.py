@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -103,6 +105,22 @@ def test_train_gan_checkpoint_records_figures_and_history() -> None:
     assert 0.0 <= checkpoint.metrics["d_prob_generated"] <= 1.0
     assert len(checkpoint.extra["history"]["d_loss"]) == OPTIONS.epochs
     assert checkpoint.data_sha256 and len(checkpoint.data_sha256) == 64
+
+
+def test_trainer_state_round_trip_restores_both_networks_and_the_average() -> None:
+    """What the shared fit loop snapshots to restore a best epoch."""
+    images, labels = planted_images()
+    trainer = GANTrainer(CONFIG, OPTIONS, images, labels)
+    trainer.train_epoch()
+    snapshot = copy.deepcopy(trainer.state_dict())
+    trainer.train_epoch()
+    changed = trainer.ema.state_dict()
+    assert any(not torch.equal(changed[k], snapshot["ema"][k]) for k in changed)
+    trainer.load_state_dict(snapshot)
+    for name, tensor in trainer.model.state_dict().items():
+        assert torch.equal(tensor, snapshot["model"][name])
+    for name, tensor in trainer.ema.state_dict().items():
+        assert torch.equal(tensor, snapshot["ema"][name])
 
 
 def test_conditional_training_needs_labels() -> None:
