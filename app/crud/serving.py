@@ -43,6 +43,9 @@ class HotReads:
         # writer), cheaper than a thread hop, so the hot path may run it on the event loop. A
         # server's round trip (PostgreSQL) would stall every other request: it stays in a thread.
         self.on_event_loop = engine.dialect.name == "sqlite" and self._raw
+        # The event loop's own connection, outside the pool: a loop that waited for a pooled
+        # connection (all held by threads) would stall every request of the worker.
+        self._loop_connection: Any = None
 
     def _fetch(self, sql: str, user_id: int) -> list[Any]:
         if not self._raw:  # another driver: the portable Core statements
@@ -60,6 +63,36 @@ class HotReads:
             raise DBAPIError.instance(sql, (user_id,), exc, dbapi_error) from exc
         finally:
             connection.close()  # back to the pool (rolled back there)
+
+    def version_on_loop(self, user_id: int) -> int:
+        """:meth:`ratings_version` on the event loop's own connection (``on_event_loop`` only).
+        Each read is its own implicit transaction, so it sees every write committed before it."""
+        if not self.on_event_loop:
+            raise RuntimeError("reads of this database do not run on the event loop")
+        dbapi_error = self.engine.dialect.loaded_dbapi.Error
+        if self._loop_connection is None:
+            connection = self.engine.raw_connection()  # with the engine's pragmas
+            connection.detach()  # ours until close(): never waits in the pool's queue
+            self._loop_connection = connection
+        try:
+            cursor = self._loop_connection.cursor()
+            try:
+                cursor.execute(self._version_sql, (user_id,))
+                rows = cursor.fetchall()
+            finally:
+                cursor.close()
+        except dbapi_error as exc:
+            self.close()  # a fresh connection next time
+            raise DBAPIError.instance(self._version_sql, (user_id,), exc, dbapi_error) from exc
+        if not rows:
+            raise UnknownUserError(user_id)
+        return int(rows[0][0] or 0)
+
+    def close(self) -> None:
+        """Close the event loop's connection (the pooled ones belong to the engine)."""
+        connection, self._loop_connection = self._loop_connection, None
+        if connection is not None:
+            connection.close()
 
     def _fetch_core(self, sql: str, user_id: int) -> list[Any]:
         user, rating = User.__table__.c, Rating.__table__.c

@@ -279,14 +279,14 @@ def memory_hit(
     genre: str | None,
 ) -> bytes | None:
     """The answer when this worker's memory holds it under the user's CURRENT ratings version
-    (one indexed read), else ``None``: the hot path's hit, cheap enough for the event loop when
+    (one indexed read), else ``None``: the hot path's hit, run on the event loop, so only where
     ``reads.on_event_loop``. Raises what :func:`recommendation_answer` would for a bad request
     or an unknown user."""
     _candidates(catalog, genre)  # an unknown genre is refused here as it is there
     entry = _resolve(registry, model)
     if entry is None or follows_catalogue(entry.model):
         return None  # popularity and content answers are never cached
-    version = reads.ratings_version(user_id)
+    version = reads.version_on_loop(user_id)
     cached = memory.get(answer_key(entry, user_id, version, k, exclude_seen, genre))
     if cached is not None:
         metrics.answer_cache.labels("hit").inc()
