@@ -16,10 +16,10 @@ the contract; ``tests/app/api/test_hot_path.py`` checks both give the same answe
 Where the work runs:
 - a hit in this worker's memory, with SQLite (``HotReads.on_event_loop``), runs on the event loop:
   the read is cheaper than the hop to a thread;
-- with SQLite, a miss of a model whose misses cost little CPU (:class:`InlineMisses`) runs on the
-  event loop too. In a thread it would share the GIL with the loop, which answers hits all the
-  time: each time the thread lets the GIL go (every database call, many NumPy kernels) it waits
-  for it again, and a 1 ms answer took tens of ms;
+- with SQLite and no Redis tier, a miss of a model whose misses cost little CPU
+  (:class:`InlineMisses`) runs on the event loop too. In a thread it would share the GIL with
+  the loop, which answers hits all the time: each time the thread lets the GIL go (every
+  database call, many NumPy kernels) it waits for it again, and a 1 ms answer took tens of ms;
 - everything else (an expensive model's miss, the Redis tier, PostgreSQL's round trip) runs in
   ONE trip to the inference threads, as the route does: a long fold-in (torch lets the GIL go)
   then leaves the loop free to answer hits.
@@ -124,6 +124,13 @@ async def hot_answer(serving: Serving, request: HotRequest) -> tuple[bytes, Cach
         )
         if cached is not None:
             return cached, "hit"
+    misses = serving.inline_misses
+    on_loop = (
+        misses is not None
+        and serving.reads.on_event_loop
+        and serving.cache is serving.memory  # no Redis round trip (or its timeout) on the loop
+        and misses.inline(request.model)
+    )
     compute = partial(
         _timed,
         partial(
@@ -138,10 +145,10 @@ async def hot_answer(serving: Serving, request: HotRequest) -> tuple[bytes, Cach
             model=request.model,
             exclude_seen=request.exclude_seen,
             genre=request.genre,
+            on_loop=on_loop,
         ),
     )
-    misses = serving.inline_misses
-    if misses is not None and serving.reads.on_event_loop and misses.inline(request.model):
+    if on_loop:
         answer, seconds = compute()
     else:
         answer, seconds = await to_thread.run_sync(compute, limiter=serving.limiter)
