@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.api.body import BodyError, RequestBodyGuard
-from app.api.deps import Serving
+from app.api.deps import InlineMisses, Serving
 from app.api.hot_path import RecommendationHotPath
 from app.api.main import api_router
 from app.api.methods import http_error
@@ -32,7 +32,7 @@ from app.crud.serving import HotReads
 from app.db.session import create_db_engine, create_session_factory
 from app.services.answer_cache import build_answer_cache, memory_tier
 from app.services.catalog import ItemCatalog
-from app.services.cpu_budget import apply_torch_threads
+from app.services.cpu_budget import apply_switch_interval, apply_torch_threads
 from app.services.errors import InvalidRequestError
 from app.services.metrics import PrometheusMiddleware, ServiceMetrics
 from app.services.model_sync import ActiveVersionSync
@@ -75,6 +75,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     configure_logging(settings.log_level)
     restore_threads = apply_torch_threads(settings.torch_threads)
+    restore_switch = apply_switch_interval(settings.gil_switch_ms)
     device = resolve_device(settings.device)
     engine = create_db_engine(settings.resolved_database_url)
     session_factory = create_session_factory(engine)
@@ -112,6 +113,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         cache,
         memory=memory_tier(cache),
         hot_path=settings.hot_path,
+        inline_misses=InlineMisses(settings.inline_miss_ms / 1000)
+        if settings.inline_miss_ms > 0
+        else None,
     )
     app.state.startup_error = None
     log.info("starting on device %s with database %s", device, engine.url.render_as_string())
@@ -138,8 +142,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             await run_in_threadpool(app.state.precompute.stop)
         if cache is not None:
             cache.close()
+        reads.close()
         engine.dispose()
         restore_threads()
+        restore_switch()
 
 
 def _error(code: int, detail: object) -> JSONResponse:

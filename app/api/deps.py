@@ -85,6 +85,29 @@ class Serving:
     memory: LocalLRU | None = None
     # Whether app/api/hot_path.py answers plainly valid requests in front of the route.
     hot_path: bool = True
+    # Which models' misses the hot path computes on the event loop (None: none).
+    inline_misses: InlineMisses | None = None
+
+
+class InlineMisses:
+    """Which misses run on the event loop: those of a model (as the request names it) whose
+    recent misses took at most ``max_s`` of CPU, an average over the last few dozen. A model not
+    seen yet is tried inline once; a slow one goes to the inference thread from then on."""
+
+    DECAY = 0.9
+
+    def __init__(self, max_s: float) -> None:
+        self.max_s = max_s
+        self._cost: dict[str | None, float] = {}
+
+    def inline(self, model: str | None) -> bool:
+        return self._cost.get(model, 0.0) <= self.max_s
+
+    def record(self, model: str | None, seconds: float) -> None:
+        previous = self._cost.get(model)
+        self._cost[model] = (
+            seconds if previous is None else self.DECAY * previous + (1 - self.DECAY) * seconds
+        )
 
 
 async def get_serving(request: Request) -> Serving:

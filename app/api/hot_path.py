@@ -16,16 +16,24 @@ the contract; ``tests/app/api/test_hot_path.py`` checks both give the same answe
 Where the work runs:
 - a hit in this worker's memory, with SQLite (``HotReads.on_event_loop``), runs on the event loop:
   the read is cheaper than the hop to a thread;
-- everything else (a miss, the Redis tier, PostgreSQL's round trip) runs in ONE trip to the
-  inference threads, as the route does.
+- with SQLite and no Redis tier, a miss of a model whose misses cost little CPU
+  (:class:`InlineMisses`) runs on the event loop too. In a thread it would share the GIL with
+  the loop, which answers hits all the time: each time the thread lets the GIL go (every
+  database call, many NumPy kernels) it waits for it again, and a 1 ms answer took tens of ms;
+- everything else (an expensive model's miss, the Redis tier, PostgreSQL's round trip) runs in
+  ONE trip to the inference threads, as the route does: a long fold-in (torch lets the GIL go)
+  then leaves the loop free to answer hits.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from typing import TypeVar
 from urllib.parse import parse_qsl
 
 from anyio import to_thread
@@ -37,6 +45,7 @@ from app.api.routes import recommendations as route
 from app.services.recommendations import CacheStatus, memory_hit, recommendation_answer
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 PREFIX = "/v1/users/"
 SUFFIX = "/recommendations"
@@ -115,20 +124,42 @@ async def hot_answer(serving: Serving, request: HotRequest) -> tuple[bytes, Cach
         )
         if cached is not None:
             return cached, "hit"
-    compute = partial(
-        recommendation_answer,
-        reads=serving.reads,
-        registry=serving.registry,
-        catalog=serving.catalog,
-        metrics=serving.metrics,
-        cache=serving.cache,
-        user_id=request.user_id,
-        k=request.k,
-        model=request.model,
-        exclude_seen=request.exclude_seen,
-        genre=request.genre,
+    misses = serving.inline_misses
+    on_loop = (
+        misses is not None
+        and serving.reads.on_event_loop
+        and serving.cache is serving.memory  # no Redis round trip (or its timeout) on the loop
+        and misses.inline(request.model)
     )
-    return await to_thread.run_sync(compute, limiter=serving.limiter)
+    compute = partial(
+        _timed,
+        partial(
+            recommendation_answer,
+            reads=serving.reads,
+            registry=serving.registry,
+            catalog=serving.catalog,
+            metrics=serving.metrics,
+            cache=serving.cache,
+            user_id=request.user_id,
+            k=request.k,
+            model=request.model,
+            exclude_seen=request.exclude_seen,
+            genre=request.genre,
+            on_loop=on_loop,
+        ),
+    )
+    if on_loop:
+        answer, seconds = compute()
+    else:
+        answer, seconds = await to_thread.run_sync(compute, limiter=serving.limiter)
+    if misses is not None:
+        misses.record(request.model, seconds)
+    return answer
+
+
+def _timed(compute: Callable[[], _T]) -> tuple[_T, float]:
+    started = time.thread_time()
+    return compute(), time.thread_time() - started
 
 
 class RecommendationHotPath:

@@ -139,6 +139,23 @@ class Settings(BaseSettings):
         le=256,
         description="torch intra-op threads per serving worker (scale with --workers instead).",
     )
+    inline_miss_ms: float = Field(
+        default=2.0,
+        ge=0,
+        le=1000,
+        description="With SQLite, the hot path computes a cache miss on the event loop when that "
+        "model's misses cost at most this much CPU (ms, a running average); slower ones run in "
+        "the inference thread. 0: every miss in the thread.",
+    )
+    gil_switch_ms: float = Field(
+        default=0.5,
+        gt=0,
+        le=100,
+        description="Python's thread switch interval in each serving worker (ms). The event loop "
+        "answers cached requests while a thread computes a miss; at Python's default 5 ms, the "
+        "thread waits up to that long each time it gives the GIL up (every database call or "
+        "NumPy kernel), which makes a 1 ms answer take tens of ms.",
+    )
     retrain_threads: int | None = Field(
         default=None,
         ge=1,

@@ -32,16 +32,18 @@ def get_user_ratings(
 ) -> dict[int, float]:
     """``{item_id: rating}`` for the user (empty for a user without ratings or unknown), only
     of ``item_ids`` when given."""
-    statement = select(Rating.item_id, Rating.rating).filter(Rating.user_id == user_id)
+    ratings = table_of(Rating).c  # Core on the session's connection: no ORM rows to build
+    statement = select(ratings.item_id, ratings.rating).where(ratings.user_id == user_id)
     if item_ids is not None:
-        statement = statement.filter(Rating.item_id.in_(list(item_ids)))
-    return {item_id: rating for item_id, rating in session.execute(statement)}
+        statement = statement.where(ratings.item_id.in_(list(item_ids)))
+    return {item_id: rating for item_id, rating in session.connection().execute(statement)}
 
 
 def count_user_ratings(*, session: Session, user_id: int) -> int:
     """How many ratings the user has (one indexed count, no rows fetched)."""
-    statement = select(func.count()).select_from(Rating).filter(Rating.user_id == user_id)
-    return session.scalar(statement) or 0
+    ratings = table_of(Rating)
+    statement = select(func.count()).select_from(ratings).where(ratings.c.user_id == user_id)
+    return session.connection().scalar(statement) or 0
 
 
 def count_ratings(*, session: Session) -> int:
@@ -54,13 +56,15 @@ def bump_ratings_version(*, session: Session, user_id: int) -> bool:
     write and the bump become visible together and no reader can pair new ratings with an old
     version or the reverse. On PostgreSQL the row lock also orders concurrent writes of one user.
     """
-    result = session.execute(
-        update(User)
-        .where(User.id == user_id)
-        .values(ratings_version=User.ratings_version + 1)
-        .execution_options(synchronize_session=False)
+    users = table_of(User).c
+    # A Core statement on the session's connection: the ORM's bulk-update path costs several
+    # times the UPDATE itself, and no loaded User object needs to follow it.
+    result = session.connection().execute(
+        update(table_of(User))
+        .where(users.id == user_id)
+        .values(ratings_version=users.ratings_version + 1)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(result.rowcount)
 
 
 def upsert_ratings(*, session: Session, user_id: int, ratings: Iterable[RatingInput]) -> int:
@@ -79,7 +83,10 @@ def upsert_ratings(*, session: Session, user_id: int, ratings: Iterable[RatingIn
     with write(session):
         if not bump_ratings_version(session=session, user_id=user_id):
             raise UnknownUserError(user_id)
-        known = set(session.scalars(select(Item.id).filter(Item.id.in_(list(latest)))))
+        items = table_of(Item).c
+        known = set(
+            session.connection().scalars(select(items.id).where(items.id.in_(list(latest))))
+        )
         if missing := set(latest) - known:
             raise UnknownItemError(missing)
         rows = [

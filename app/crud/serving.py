@@ -43,8 +43,13 @@ class HotReads:
         # writer), cheaper than a thread hop, so the hot path may run it on the event loop. A
         # server's round trip (PostgreSQL) would stall every other request: it stays in a thread.
         self.on_event_loop = engine.dialect.name == "sqlite" and self._raw
+        # The event loop's own connection, outside the pool: a loop that waited for a pooled
+        # connection (all held by threads) would stall every request of the worker.
+        self._loop_connection: Any = None
 
-    def _fetch(self, sql: str, user_id: int) -> list[Any]:
+    def _fetch(self, sql: str, user_id: int, on_loop: bool) -> list[Any]:
+        if on_loop:
+            return self._fetch_on_loop(sql, user_id)
         if not self._raw:  # another driver: the portable Core statements
             return self._fetch_core(sql, user_id)
         dbapi_error = self.engine.dialect.loaded_dbapi.Error
@@ -61,6 +66,33 @@ class HotReads:
         finally:
             connection.close()  # back to the pool (rolled back there)
 
+    def _fetch_on_loop(self, sql: str, user_id: int) -> list[Any]:
+        """On the event loop's own connection (``on_event_loop`` only). Each read is its own
+        implicit transaction, so it sees every write committed before it."""
+        if not self.on_event_loop:
+            raise RuntimeError("reads of this database do not run on the event loop")
+        dbapi_error = self.engine.dialect.loaded_dbapi.Error
+        if self._loop_connection is None:
+            connection = self.engine.raw_connection()  # with the engine's pragmas
+            connection.detach()  # ours until close(): never waits in the pool's queue
+            self._loop_connection = connection
+        try:
+            cursor = self._loop_connection.cursor()
+            try:
+                cursor.execute(sql, (user_id,))
+                return list(cursor.fetchall())
+            finally:
+                cursor.close()
+        except dbapi_error as exc:
+            self.close()  # a fresh connection next time
+            raise DBAPIError.instance(sql, (user_id,), exc, dbapi_error) from exc
+
+    def close(self) -> None:
+        """Close the event loop's connection (the pooled ones belong to the engine)."""
+        connection, self._loop_connection = self._loop_connection, None
+        if connection is not None:
+            connection.close()
+
     def _fetch_core(self, sql: str, user_id: int) -> list[Any]:
         user, rating = User.__table__.c, Rating.__table__.c
         if sql is self._version_sql:
@@ -74,16 +106,19 @@ class HotReads:
         with self.engine.connect() as connection:
             return list(connection.execute(statement).all())
 
-    def ratings_version(self, user_id: int) -> int:
-        """The user's ratings version; :class:`UnknownUserError` for a user that does not exist."""
-        rows = self._fetch(self._version_sql, user_id)
+    def ratings_version(self, user_id: int, *, on_loop: bool = False) -> int:
+        """The user's ratings version; :class:`UnknownUserError` for a user that does not exist.
+        ``on_loop``: called on the event loop (its own connection; ``on_event_loop`` only)."""
+        rows = self._fetch(self._version_sql, user_id, on_loop)
         if not rows:
             raise UnknownUserError(user_id)
         return int(rows[0][0] or 0)
 
-    def ratings_with_version(self, user_id: int) -> tuple[int, dict[int, float]]:
+    def ratings_with_version(
+        self, user_id: int, *, on_loop: bool = False
+    ) -> tuple[int, dict[int, float]]:
         """``(ratings_version, {item_id: rating})`` read in one statement (one snapshot)."""
-        rows = self._fetch(self._ratings_sql, user_id)
+        rows = self._fetch(self._ratings_sql, user_id, on_loop)
         if not rows:
             raise UnknownUserError(user_id)
         version = int(rows[0][0] or 0)

@@ -4,13 +4,16 @@ Each serving worker caps torch's intra-op threads (``DEEPREC_TORCH_THREADS``, de
 are served in parallel by workers, not by threads inside one request, and oversubscribed BLAS
 threads only slow everything down). A retrain subprocess runs with a thread cap
 (``DEEPREC_RETRAIN_THREADS``, default half the cores) and a raised niceness
-(``DEEPREC_RETRAIN_NICE``), so the request path wins the CPU while a model trains.
+(``DEEPREC_RETRAIN_NICE``), so the request path wins the CPU while a model trains. Within a
+worker, the event loop and the inference thread share the GIL: a short switch interval
+(``DEEPREC_GIL_SWITCH_MS``) keeps a miss from waiting 5 ms for the GIL at each release.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Callable
 
 import torch
@@ -32,6 +35,14 @@ def apply_torch_threads(threads: int) -> Callable[[], None]:
     except RuntimeError:
         log.debug("torch inter-op threads already set (%d)", torch.get_num_interop_threads())
     return lambda: torch.set_num_threads(previous)
+
+
+def apply_switch_interval(milliseconds: float) -> Callable[[], None]:
+    """Set how long a thread may hold the GIL while another waits (``DEEPREC_GIL_SWITCH_MS``);
+    returns a function that restores the previous interval."""
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(milliseconds / 1000)
+    return lambda: sys.setswitchinterval(previous)
 
 
 def retrain_threads(settings: Settings) -> int:

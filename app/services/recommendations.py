@@ -230,8 +230,10 @@ def recommendation_answer(
     model: str | None,
     exclude_seen: bool,
     genre: str | None,
+    on_loop: bool = False,
 ) -> tuple[bytes, CacheStatus]:
-    """The serialised answer and whether the cache gave it.
+    """The serialised answer and whether the cache gave it (``on_loop``: called on the event
+    loop, whose reads use its own connection: see :class:`HotReads`).
 
     Hit: one indexed read of the user's ratings version, one cache lookup. Miss: the ratings and
     their version in one statement, the model's fold-in, and the answer filed under THAT version
@@ -244,12 +246,12 @@ def recommendation_answer(
         # the key does not carry: computed every time rather than ever served stale.
         cache = None
     if cache is not None and entry is not None:
-        version = reads.ratings_version(user_id)
+        version = reads.ratings_version(user_id, on_loop=on_loop)
         cached = cache.get(answer_key(entry, user_id, version, k, exclude_seen, genre))
         if cached is not None:
             metrics.answer_cache.labels("hit").inc()
             return cached, "hit"
-    version, seen = reads.ratings_with_version(user_id)
+    version, seen = reads.ratings_with_version(user_id, on_loop=on_loop)
     result = _answer(
         entry=entry,
         catalog=catalog,
@@ -283,14 +285,14 @@ def memory_hit(
     genre: str | None,
 ) -> bytes | None:
     """The answer when this worker's memory holds it under the user's CURRENT ratings version
-    (one indexed read), else ``None``: the hot path's hit, cheap enough for the event loop when
+    (one indexed read), else ``None``: the hot path's hit, run on the event loop, so only where
     ``reads.on_event_loop``. Raises what :func:`recommendation_answer` would for a bad request
     or an unknown user."""
     _candidates(catalog, genre)  # an unknown genre is refused here as it is there
     entry = _resolve(registry, model)
     if entry is None or follows_catalogue(entry.model):
         return None  # popularity and content answers are never cached
-    version = reads.ratings_version(user_id)
+    version = reads.ratings_version(user_id, on_loop=True)
     cached = memory.get(answer_key(entry, user_id, version, k, exclude_seen, genre))
     if cached is not None:
         metrics.answer_cache.labels("hit").inc()

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from app.api.deps import InlineMisses
 from app.api.hot_path import HotRequest, parse_hot_request
 from tests.app.api.conftest import make_settings, open_client
 
@@ -150,3 +151,15 @@ async def test_the_route_stays_documented(
         "exclude_seen",
         "genre",
     }
+
+
+def test_only_cheap_misses_run_on_the_event_loop() -> None:
+    misses = InlineMisses(max_s=0.002)
+    assert misses.inline("rbm") and misses.inline(None)  # not seen yet: tried inline
+    misses.record("rbm", 0.008)
+    misses.record("ease", 0.0008)
+    assert not misses.inline("rbm")
+    assert misses.inline("ease")
+    for _ in range(40):  # the RBM got cheap (a smaller model was swapped in): back inline
+        misses.record("rbm", 0.0005)
+    assert misses.inline("rbm")

@@ -133,7 +133,10 @@ async def test_recommendations_wait_for_a_free_inference_thread(
     """``inference_threads`` caps how many recommendations run at once in a worker."""
     database = tmp_path / "deeprec.db"
     shutil.copyfile(service_db_template, database)
-    settings = make_settings(tmp_path, f"sqlite:///{database}", inference_threads=1)
+    # Misses of every model go to the inference thread (none computed on the event loop).
+    settings = make_settings(
+        tmp_path, f"sqlite:///{database}", inference_threads=1, inline_miss_ms=0
+    )
     async for client in open_client(settings):
         limiter = client.app.state.serving.limiter  # type: ignore[attr-defined]
         assert limiter.total_tokens == 1

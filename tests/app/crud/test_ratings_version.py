@@ -3,10 +3,12 @@ hot-path reads return the ratings with the version they belong to (SQLite and Po
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pandas as pd
 import pytest
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from app import crud
 from app.crud.serving import HotReads, most_active_users
@@ -106,3 +108,27 @@ def test_most_active_users_are_the_latest_raters(session: Session) -> None:
     assert most_active_users(session=session, limit=5) == [recent.id, old.id]
     assert most_active_users(session=session, limit=1) == [recent.id]
     assert silent.id not in most_active_users(session=session, limit=5)
+
+
+def test_concurrent_writes_of_one_user_all_land(
+    session: Session, session_factory: sessionmaker[Session]
+) -> None:
+    """Threads writing one user's ratings at once (as the API's threadpool does): every write
+    lands and bumps the version once, none fails on the database's write lock."""
+    user = make_user(session)
+    items = [make_item(session).id for _ in range(4)]
+    session.commit()
+
+    def writes(worker: int) -> None:
+        for n in range(10):
+            with session_factory() as own:
+                crud.upsert_ratings(
+                    session=own,
+                    user_id=user.id,
+                    ratings=[(items[(worker + n) % len(items)], float(1 + n % 5), None)],
+                )
+
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(writes, range(6)))
+    assert version_of(session, user.id) == 60
+    assert len(crud.get_user_ratings(session=session, user_id=user.id)) == len(items)

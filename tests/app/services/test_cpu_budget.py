@@ -10,6 +10,7 @@ import torch
 
 from app.core.config import Settings
 from app.services.cpu_budget import (
+    apply_switch_interval,
     apply_torch_threads,
     deprioritise,
     retrain_threads,
@@ -43,3 +44,11 @@ def test_a_training_process_runs_nicer() -> None:
         child.kill()
         child.wait()
     deprioritise(child.pid, Settings(retrain_nice=5))  # gone: a warning, never an error
+
+
+def test_the_switch_interval_is_set_and_restored() -> None:
+    before = sys.getswitchinterval()
+    restore = apply_switch_interval(0.5)
+    assert sys.getswitchinterval() == 0.0005
+    restore()
+    assert sys.getswitchinterval() == before
