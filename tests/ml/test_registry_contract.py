@@ -33,13 +33,13 @@ N_ITEMS = 30
 TINY: dict[str, dict[str, Any]] = {
     "rbm": {"n_hidden": 8, "batch_size": 8, "epochs": EPOCHS, "item_rbm_hidden": 8,
             "item_rbm_epochs": EPOCHS, "fold_in_steps": 3},
-    "autoencoder": {"hidden": (8,), "batch_size": 16},
+    "autoencoder": {"hidden_layers": (8,), "batch_size": 16},
     "ease": {"l2": 10.0},
-    "autorec": {"hidden": 8, "batch_size": 16},
+    "autorec": {"n_hidden": 8, "batch_size": 16},
     "content": {"code_dim": 4, "hidden": 8, "epochs": EPOCHS, "batch_size": 16},
     "hybrid": {"code_dim": 4, "hidden": 8, "epochs": EPOCHS, "batch_size": 16, "ease_l2": 10.0},
     "popularity": {},
-    "autoencoder-images": {"hidden": (6,), "batch_size": 16},
+    "autoencoder-images": {"hidden_layers": (6,), "batch_size": 16},
     "rbm-images": {"n_hidden": 8, "batch_size": 16},
     "dbn": {"layers": (64, 12, 4), "pretrain_epochs": 1, "finetune_epochs": 1,
             "batch_size": 16, "gibbs_steps": 3},
@@ -195,9 +195,13 @@ def offers(model: Any, capability: Capability) -> bool:
     if capability == "predict_ratings":
         return getattr(model, "predict_ratings", None) is not None
     if capability == "similar_items":
-        if isinstance(model, Recommender):  # every Recommender has the method; not every one
-            return model.item_embeddings is not None  # has the embeddings it needs
-        return callable(getattr(model, "similar_items", None))
+        own = getattr(type(model), "similar_items", None)
+        if own is None:
+            return False
+        if own is not Recommender.similar_items:
+            return True  # a family's own neighbours (content: from the live catalogue)
+        # Every Recommender has the method; it answers from the model's item embeddings.
+        return isinstance(model, Recommender) and model.item_embeddings is not None
     if capability == "embed":
         names = ("item_embeddings", "user_embeddings", "encode")
         return any(getattr(model, name, None) is not None for name in names)
