@@ -10,13 +10,13 @@ from app.cli.common import apply_params, fail, print_json
 from app.cli.plot import app as plot_app
 from app.cli.train import app as train_app
 from ml.checkpoint import save_checkpoint
-from ml.data.digits import ImageDataset, images_sha256, load_images
+from ml.data.digits import ImageDataset, load_images
 from ml.inference import load_model
 from ml.inference.gan import grid_png
 from ml.models.gan import GANConfig
 from ml.training.base import TrainingOptions
 
-__all__ = ["check_run", "images_sha256", "load_image_data"]  # app.cli.dbn shares these
+__all__ = ["check_run", "load_image_data"]  # app.cli.dbn shares these
 
 
 def load_image_data(dataset: str, images_path: Path | None) -> ImageDataset:

@@ -11,14 +11,9 @@ else.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import time
 from typing import Any
 
-import numpy as np
-import torch
-
-from ml.checkpoint import Checkpoint, module_tensors
+from ml.checkpoint import Checkpoint
 from ml.data.digits import ImageDataset
 from ml.data.schema import RatingsDataset
 from ml.models.autoencoder import AutoencoderConfig
@@ -29,14 +24,6 @@ from ml.models.dbn import DBNConfig
 from ml.models.gan import GANConfig
 from ml.models.rbm import BernoulliRBMConfig, RBMConfig
 from ml.training.base import TrainingOptions
-
-
-def images_sha256(data: ImageDataset) -> str:
-    """A fingerprint of an image data set: sha256 over its train/test pixels and labels."""
-    digest = hashlib.sha256()
-    for part in (data.train_images, data.train_labels, data.test_images, data.test_labels):
-        digest.update(np.ascontiguousarray(part).tobytes())
-    return digest.hexdigest()
 
 
 def _stamped(checkpoint: Checkpoint, **extra: Any) -> Checkpoint:
@@ -119,90 +106,32 @@ def train_image_autoencoder(
     return train_images(data, config, options)
 
 
-def _image_checkpoint(
-    model_type: str,
-    config: Any,
-    model: torch.nn.Module,
-    data: ImageDataset,
-    metrics: dict[str, Any],
-    **extra: Any,
-) -> Checkpoint:
-    return Checkpoint(
-        model_type=model_type,
-        config=dataclasses.asdict(config),
-        tensors=module_tensors(model),
-        data_sha256=images_sha256(data),
-        metrics=metrics,
-        extra={"dataset": data.name, **extra},
-    )
-
-
 def train_image_rbm(
     data: ImageDataset, config: BernoulliRBMConfig, options: TrainingOptions, *, fit: str = "all"
 ) -> Checkpoint:
     """One Bernoulli RBM with CD-k; reconstruction and free energy on the test images."""
-    from ml.training.dbn import train_rbm_images
+    from ml.training.dbn import rbm_images_checkpoint
 
     config = dataclasses.replace(config, n_visible=data.n_pixels)
-    started = time.perf_counter()
-    rbm, history = train_rbm_images(data.train_images, config, options, data.test_images)
-    last = history[-1]
-    metrics = {
-        "train_seconds": time.perf_counter() - started,
-        "recon_error": last["recon_error"],
-        "test_reconstruction_mse": last["val_recon_error"],
-        "free_energy": last["free_energy"],
-        "test_free_energy": last["val_free_energy"],
-    }
-    extra = {"seed": options.seed, "history": history, "gibbs_steps": 500}
-    return _image_checkpoint("rbm-images", config, rbm, data, metrics, **extra)
+    return rbm_images_checkpoint(data, config, options)
 
 
 def train_dbn(
     data: ImageDataset, config: DBNConfig, options: TrainingOptions, *, fit: str = "all"
 ) -> Checkpoint:
     """Greedy CD-k pre-training and fine-tuning; test reconstruction error in the metrics."""
-    from ml.training.dbn import reconstruction_mse
-    from ml.training.dbn import train_dbn as fit_dbn
+    from ml.training.dbn import dbn_checkpoint
 
     config = dataclasses.replace(config, layers=(data.n_pixels, *config.layers[1:]))
     options = dataclasses.replace(options, epochs=config.pretrain_epochs)
-    started = time.perf_counter()
-    model, history = fit_dbn(data.train_images, config, options, data.test_images)
-    train_seconds = time.perf_counter() - started
-    test = torch.as_tensor(data.test_images, device=options.torch_device)
-    metrics = {
-        "train_seconds": train_seconds,
-        "test_reconstruction_mse": reconstruction_mse(model, test),
-        "layer_recon_error": [layer[-1]["recon_error"] for layer in history.layers],
-    }
-    extra = {"seed": options.seed, "device": str(options.torch_device)}
-    extra["history"] = history.as_dict()
-    return _image_checkpoint("dbn", config, model, data, metrics, **extra)
+    return dbn_checkpoint(data, config, options)
 
 
 def train_gan(
     data: ImageDataset, config: GANConfig, options: TrainingOptions, *, fit: str = "all"
 ) -> Checkpoint:
     """Adversarial training; D's verdict on test and generated images in the metrics."""
-    from ml.inference.gan import GANSampler
-    from ml.training.gan import train_gan as fit_gan
+    from ml.training.gan import train_gan_checkpoint
 
     config = dataclasses.replace(config, side=data.side)
-    started = time.perf_counter()
-    model, history = fit_gan(data.train_images, data.train_labels, config, options)
-    train_seconds = time.perf_counter() - started
-    sampler = GANSampler(model, options.torch_device)
-    test_labels = data.test_labels if config.conditional else None
-    fake = sampler.sample(len(data.test_images), seed=0)
-    fake_labels = np.arange(len(fake)) % config.n_classes if config.conditional else None
-    metrics = {
-        "train_seconds": train_seconds,
-        "final_d_loss": history.d_loss[-1],
-        "final_g_loss": history.g_loss[-1],
-        "d_prob_test_real": float(sampler.discriminate(data.test_images, test_labels).mean()),
-        "d_prob_generated": float(sampler.discriminate(fake, fake_labels).mean()),
-    }
-    extra = {"seed": options.seed, "epochs": options.epochs, "device": str(options.torch_device)}
-    extra["history"] = history.as_dict()
-    return _image_checkpoint("gan", config, model, data, metrics, **extra)
+    return train_gan_checkpoint(data, config, options)
