@@ -34,7 +34,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -219,7 +219,8 @@ class ShapeRun:
     ) -> None:
         self.shape, self.models, self.databases, self.scale = shape, models, databases, scale
         self.work = work / (shape if scale == 1 else f"{shape}-x{scale:g}")
-        self.caps = CAPS[shape]
+        memory = os.environ.get("DEEPREC_BENCH_SCALE_MEMORY_GIB")  # a lower ceiling, if set
+        self.caps = replace(CAPS[shape], memory_gib=float(memory)) if memory else CAPS[shape]
         self.data = self.work / "data"
         self.holding = False  # the measurement lock, held for a group of steps
         self.on_step: Callable[[list[StepResult]], None] = lambda _results: None
@@ -516,6 +517,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         }
 
         def save(steps: list[StepResult], shape: str = shape, record: dict = record) -> None:
+            if previous_path.is_file():  # another run may have recorded another shape since
+                recorded.update(json.loads(previous_path.read_text()).get("shapes", {}))
             recorded[shape] = {**record, "steps": [asdict(step) for step in steps]}
             write_result(
                 "scale",
