@@ -33,8 +33,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -219,15 +219,21 @@ class ShapeRun:
     ) -> None:
         self.shape, self.models, self.databases, self.scale = shape, models, databases, scale
         self.work = work / (shape if scale == 1 else f"{shape}-x{scale:g}")
-        self.caps = CAPS[shape]
+        memory = os.environ.get("DEEPREC_BENCH_SCALE_MEMORY_GIB")  # a lower ceiling, if set
+        self.caps = replace(CAPS[shape], memory_gib=float(memory)) if memory else CAPS[shape]
         self.data = self.work / "data"
         self.holding = False  # the measurement lock, held for a group of steps
+        self.on_step: Callable[[list[StepResult]], None] = lambda _results: None
         self.results: list[StepResult] = []
         self.env = {
             "DEEPREC_DATA_DIR": str(self.work / "home"),
             "DEEPREC_ONLINE": "false",
             "DEEPREC_LOG_LEVEL": "WARNING",
         }
+
+    def _add(self, result: StepResult) -> None:
+        self.results.append(result)
+        self.on_step(self.results)  # results on disk after every step: a kill loses one
 
     @contextlib.contextmanager
     def measuring(self, seconds: float, *, group: bool = False) -> Iterator[None]:
@@ -264,12 +270,12 @@ class ShapeRun:
                 else (result.peak_rss_mib or 0) <= limit * 1024
                 for key, limit in target.items()
             )
-        self.results.append(result)
+        self._add(result)
         return result, output
 
     def synth(self) -> bool:
         if (self.data / ("ratings.csv" if self.shape == "ml-25m" else "ratings.dat")).is_file():
-            self.results.append(StepResult("synth", self.shape, "ok", detail="reused files"))
+            self._add(StepResult("synth", self.shape, "ok", detail="reused files"))
             return True
         shutil.rmtree(self.data, ignore_errors=True)
         result, _ = self._run(
@@ -299,7 +305,7 @@ class ShapeRun:
             with temporary_postgres_database(admin, prefix="deeprec_scale") as url:
                 self._load(database, url)
         except Exception as exc:  # no server: say so in the table
-            self.results.append(
+            self._add(
                 StepResult("load", database, "skipped", detail=str(exc).splitlines()[0][:200])
             )
 
@@ -313,9 +319,7 @@ class ShapeRun:
             check=False,
         )
         if upgrade.returncode != 0:
-            self.results.append(
-                StepResult("load", database, "failed", detail=upgrade.stderr.strip()[-300:])
-            )
+            self._add(StepResult("load", database, "failed", detail=upgrade.stderr.strip()[-300:]))
             return
         result, output = self._run(
             "load",
@@ -341,7 +345,7 @@ class ShapeRun:
         manifest = checkpoint / "manifest.json"
         if trained.status != "ok" or not manifest.is_file():
             for step in ("evaluate", "recommend"):
-                self.results.append(StepResult(step, model, "skipped", detail="no checkpoint"))
+                self._add(StepResult(step, model, "skipped", detail="no checkpoint"))
             return
         trained.figures.update(training_figures(json.loads(manifest.read_text())))
         evaluated, output = self._run(
@@ -499,12 +503,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             "DEEPREC_BIGMEM_LOCK", "/work/issues/bigmem.lock"
         )  # fmt: skip
         size = shape_named(shape)
-        with file_lock(lock if args.scale == 1 else None):
-            steps = ShapeRun(shape, Path(args.work), models, databases, args.scale).run()
-        if args.scale != 1:  # a smoke run: print, do not record
-            print(json.dumps([asdict(step) for step in steps], indent=1))
-            continue
-        recorded[shape] = {
+        run = ShapeRun(shape, Path(args.work), models, databases, args.scale)
+        record = {
             "size": f"{size.users:,} users x {size.items:,} items x {size.ratings:,} ratings",
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "command": command_line(),
@@ -513,15 +513,27 @@ def main(argv: Sequence[str] | None = None) -> None:
             "dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
             "note": args.note,
             "machine": machine_info(),
-            "steps": [asdict(step) for step in steps],
+            "steps": [],
         }
-        write_result(
-            "scale",
-            {"shapes": recorded},
-            _markdown(recorded),
-            seed=SEED,
-            title="Scale: MovieLens-shaped synthetic data (ML-1M, ML-10M, ML-25M)",
-        )
+
+        def save(steps: list[StepResult], shape: str = shape, record: dict = record) -> None:
+            if previous_path.is_file():  # another run may have recorded another shape since
+                recorded.update(json.loads(previous_path.read_text()).get("shapes", {}))
+            recorded[shape] = {**record, "steps": [asdict(step) for step in steps]}
+            write_result(
+                "scale",
+                {"shapes": recorded},
+                _markdown(recorded),
+                seed=SEED,
+                title="Scale: MovieLens-shaped synthetic data (ML-1M, ML-10M, ML-25M)",
+            )
+
+        if args.scale == 1:  # a smoke run prints its steps and records nothing
+            run.on_step = save
+        with file_lock(lock if args.scale == 1 else None):
+            steps = run.run()
+        if args.scale != 1:
+            print(json.dumps([asdict(step) for step in steps], indent=1))
 
 
 if __name__ == "__main__":

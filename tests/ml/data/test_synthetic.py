@@ -75,6 +75,7 @@ def test_published_shapes() -> None:
     ]
 
 
+@pytest.mark.slow
 def test_a_collaborative_model_beats_popularity(tmp_path: Path) -> None:
     """Users choose and rate by taste, so EASE must do clearly better than popularity."""
     from ml.data.splits import protocol_split
