@@ -39,8 +39,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 from bench.common import RESULTS_DIR, command_line, machine_info, write_result
 
 log = logging.getLogger(__name__)
@@ -120,11 +118,17 @@ def file_lock(path: str | None) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _tree_rss(process: psutil.Process) -> int:
-    total = 0
-    for member in [process, *process.children(recursive=True)]:
-        with contextlib.suppress(psutil.Error):
-            total += member.memory_info().rss
+def _tree_rss(pid: int) -> int:
+    """Resident bytes of a process and its descendants, from /proc (Linux)."""
+    total, pending = 0, [pid]
+    while pending:
+        current = pending.pop()
+        with contextlib.suppress(OSError, ValueError):
+            for line in Path(f"/proc/{current}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending += [int(c) for c in (task / "children").read_text().split()]
     return total
 
 
@@ -160,12 +164,11 @@ def run_step(
         done = threading.Event()
 
         def watch() -> None:
-            process = psutil.Process(child.pid)
             while not done.wait(poll_s):
                 over = None
                 if time.perf_counter() - started > time_cap_s:
                     over = f"over budget (time > {time_cap_s:g} s)"
-                elif _tree_rss(process) > memory_cap_gib * GIB:
+                elif _tree_rss(child.pid) > memory_cap_gib * GIB:
                     over = f"over budget (memory > {memory_cap_gib:g} GiB)"
                 if over:
                     verdict.append(over)
