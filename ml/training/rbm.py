@@ -11,17 +11,16 @@ Users' ratings stay sparse (CSR); one mini-batch at a time is densified into sof
 
 from __future__ import annotations
 
-import copy
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 from torch import Tensor
-from tqdm import tqdm
 
 from ml.checkpoint import Checkpoint
 from ml.data.schema import RatingsDataset
@@ -37,10 +36,11 @@ from ml.models.rbm import (
     rows_per_batch,
 )
 from ml.models.rbm_ratings import TENSOR_PREFIX, RatingFoldIn
-from ml.training.base import TrainingOptions, log_epoch
+from ml.training.base import TrainingOptions
 from ml.training.cd import CDStatistics, MomentumSGD
 from ml.training.distributed import world
 from ml.training.fit import all_ratings, check_fit, fit_record
+from ml.training.loop import Validation, fit
 from ml.training.rbm_gibbs import Conditionals, gibbs_chain
 from ml.training.rbm_sampled import sampled_rating_cd_statistics, uses_sampled_cd
 from ml.training.rbm_sparse import data_statistics, dropout_mask, sparse_rating_cd_statistics
@@ -361,6 +361,29 @@ class RBMTrainer:
         return self.model
 
 
+class _EpochCounter:
+    """``RBMTrainer`` as the shared loop's ``Trainer``: it numbers the epochs (the CD schedule,
+    momentum and learning rate follow the epoch) and snapshots the model. It has no ``model``
+    attribute on purpose: the loop would switch a model to eval mode before validating, and the
+    RBM's validation figures are already computed inside ``train_epoch``."""
+
+    def __init__(self, trainer: RBMTrainer) -> None:
+        self.trainer = trainer
+        self.epoch = 0
+        self.last: dict[str, float] = {}
+
+    def train_epoch(self) -> dict[str, float]:
+        self.epoch += 1
+        self.last = self.trainer.train_epoch(self.epoch)
+        return self.last
+
+    def state_dict(self) -> dict[str, Tensor]:
+        return self.trainer.model.state_dict()
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> Any:
+        return self.trainer.model.load_state_dict(state)
+
+
 def fit_rbm(
     train: sp.csr_matrix,
     config: RBMConfig = RBMConfig(),
@@ -370,30 +393,25 @@ def fit_rbm(
     patience: int | None = None,
 ) -> tuple[RatingRBM, list[dict[str, float]]]:
     """Train for ``config.epochs`` epochs (``options.epochs`` is ignored: the epoch count is
-    part of the tuned configuration). With ``validation`` and ``patience``, stop when validation
-    nDCG@10 has not improved for ``patience`` epochs and return the best epoch's model."""
+    part of the tuned configuration) in the shared fit loop. With ``validation`` and
+    ``patience``, stop when validation nDCG@10 has not improved for ``patience`` epochs and
+    return the best epoch's model."""
     trainer = RBMTrainer(train, config, options, validation=validation)
-    history: list[dict[str, float]] = []
-    best, best_state, since = -np.inf, None, 0
-    bar = tqdm(range(1, config.epochs + 1), desc="rbm", unit="epoch", disable=not options.progress)
-    for epoch in bar:
-        metrics = trainer.train_epoch(epoch)
-        history.append(metrics)
-        log_epoch("rbm", epoch, metrics, epochs=config.epochs, options=options)
-        bar.set_postfix({k: f"{v:.4f}" for k, v in metrics.items() if k.startswith("val_")})
-        if patience is not None and "val_ndcg@10" in metrics:
-            if metrics["val_ndcg@10"] > best:
-                best, since = metrics["val_ndcg@10"], 0
-                best_state = copy.deepcopy(trainer.model.state_dict())
-            else:
-                since += 1
-                if since >= patience:
-                    log.info("rbm early stop at epoch %d (best nDCG@10 %.4f)", epoch, best)
-                    break
-    model = trainer.finalize()
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    return model, history
+    counter = _EpochCounter(trainer)
+    early_stopping = None
+    if validation is not None and patience is not None:
+        early_stopping = Validation(
+            score=lambda: counter.last["val_ndcg@10"], patience=patience, name="val_ndcg@10"
+        )
+    result = fit(
+        counter,
+        options,
+        epochs=config.epochs,
+        name="rbm",
+        validation=early_stopping,
+        postfix="val_ndcg@10",
+    )
+    return trainer.finalize(), result.history.records
 
 
 def fit_rating_fold_in(

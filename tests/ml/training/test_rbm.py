@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 
@@ -89,3 +91,16 @@ def test_training_is_deterministic_under_a_seed() -> None:
         assert torch.equal(tensor, b.state_dict()[name]), name
     assert not torch.equal(a.rating_weight, c.rating_weight)
     assert np.isfinite(predict_rows(a, split.train, "rating")).all()
+
+
+def test_early_stopping_in_the_shared_loop_returns_the_best_epochs_model() -> None:
+    split = protocol_split(planted_frame())
+    config = replace(SMALL, epochs=8)
+    model, history = fit_rbm(split.train, config, OPTIONS, validation=split.test, patience=1)
+    scores = [record["val_ndcg@10"] for record in history]
+    best = int(np.argmax(scores))  # the first best epoch, as the loop keeps it
+    # It stopped one validation after the best (patience 1), or ran to the ceiling.
+    assert len(history) == min(best + 2, config.epochs)
+    again, _ = fit_rbm(split.train, replace(config, epochs=best + 1), OPTIONS)
+    for name, tensor in model.state_dict().items():  # the best epoch's weights came back
+        torch.testing.assert_close(tensor, again.state_dict()[name])
