@@ -13,13 +13,14 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 import torch
+from torch import Tensor
 
 from ml.checkpoint import Checkpoint, module_tensors
 from ml.data.schema import RatingsDataset
@@ -43,8 +44,9 @@ from ml.models.content import (
     map_inputs,
     ridge,
 )
-from ml.training.base import TrainingOptions, log_epoch
+from ml.training.base import TrainingOptions
 from ml.training.baselines import tune_ease_l2
+from ml.training.loop import BatchTrainer, fit
 
 log = logging.getLogger(__name__)
 
@@ -97,27 +99,42 @@ def fit_content_autoencoder(
         unseen = torch.from_numpy(~features.any(axis=0))
         with torch.no_grad():
             first.weight[:, unseen] = 0.0
-    model = model.to(device)
-    generator = options.generator(device)
-    order_gen = torch.Generator().manual_seed(options.seed)
-    x = torch.from_numpy(features).to(device)
-    optimiser = torch.optim.Adam(
-        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
-    )
-    model.train()
-    for epoch in range(1, config.epochs + 1):
-        order = torch.randperm(len(x), generator=order_gen).to(device)
-        total = 0.0
-        for start in range(0, len(x), config.batch_size):
-            batch = x[order[start : start + config.batch_size]]
-            loss = model.loss(batch, generator)
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            total += loss.detach().item() * len(batch)
-        if epoch == 1 or epoch % 50 == 0 or epoch == config.epochs:
-            log_epoch("content-ae", epoch, {"loss": total / max(len(x), 1)})
-    return model.eval()
+    trainer = _ContentTrainer(model.to(device), features, config, options)
+    fit(trainer, options, epochs=config.epochs, name="content-ae")
+    return trainer.model.eval()
+
+
+class _ContentTrainer(BatchTrainer):
+    """Adam on the denoising loss, the items in a fresh seeded order each epoch."""
+
+    def __init__(
+        self,
+        model: ContentAutoencoder,
+        features: np.ndarray,
+        config: ContentConfig,
+        options: TrainingOptions,
+    ) -> None:
+        self.model = model
+        self.device = options.torch_device
+        self.generator = options.generator(self.device)  # the masking noise
+        self.order_gen = torch.Generator().manual_seed(options.seed)
+        self.x = torch.from_numpy(features).to(self.device)  # (N, F)
+        self.batch_size = config.batch_size
+        self.optimiser = torch.optim.Adam(
+            model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+        )
+
+    def batches(self) -> Iterator[Tensor]:
+        order = torch.randperm(len(self.x), generator=self.order_gen).to(self.device)
+        for start in range(0, len(self.x), self.batch_size):
+            yield self.x[order[start : start + self.batch_size]]
+
+    def step(self, batch: Tensor) -> dict[str, float]:
+        loss = self.model.loss(batch, self.generator)
+        self.optimiser.zero_grad()
+        loss.backward()
+        self.optimiser.step()
+        return {"loss": loss.detach().item()}
 
 
 def encode(model: ContentAutoencoder, features: np.ndarray) -> np.ndarray:
