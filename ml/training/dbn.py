@@ -25,12 +25,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ml.checkpoint import Checkpoint, module_tensors
-from ml.data.digits import ImageDataset, images_sha256
+from ml.checkpoint import Checkpoint
+from ml.data.digits import ImageDataset
 from ml.models.dbn import DBN, DBNConfig
 from ml.models.rbm import BernoulliRBM, BernoulliRBMConfig
 from ml.training.base import TrainingOptions
 from ml.training.cd import train_bernoulli_rbm
+from ml.training.images import image_checkpoint
 from ml.training.loop import BatchTrainer, fit
 
 log = logging.getLogger(__name__)
@@ -198,18 +199,15 @@ def dbn_checkpoint(data: ImageDataset, config: DBNConfig, options: TrainingOptio
         "test_reconstruction_mse": reconstruction_mse(model, test),
         "layer_recon_error": [layer[-1]["recon_error"] for layer in history.layers],
     }
-    return Checkpoint(
-        model_type="dbn",
-        config=dataclasses.asdict(config),
-        tensors=module_tensors(model),
-        data_sha256=images_sha256(data),
-        metrics=metrics,
-        extra={
-            "dataset": data.name,
-            "seed": options.seed,
-            "device": str(options.torch_device),
-            "history": history.as_dict(),
-        },
+    return image_checkpoint(
+        "dbn",
+        config,
+        model,
+        data,
+        metrics,
+        seed=options.seed,
+        device=str(options.torch_device),
+        history=history.as_dict(),
     )
 
 
@@ -226,16 +224,13 @@ def rbm_images_checkpoint(
         "free_energy": history[-1]["free_energy"],
         "test_free_energy": history[-1]["val_free_energy"],
     }
-    return Checkpoint(
-        model_type="rbm-images",
-        config=dataclasses.asdict(config),
-        tensors=module_tensors(rbm),
-        data_sha256=images_sha256(data),
-        metrics=metrics,
-        extra={
-            "dataset": data.name,
-            "seed": options.seed,
-            "history": history,
-            "gibbs_steps": RBM_IMAGES_GIBBS_STEPS,
-        },
+    return image_checkpoint(
+        "rbm-images",
+        config,
+        rbm,
+        data,
+        metrics,
+        seed=options.seed,
+        history=history,
+        gibbs_steps=RBM_IMAGES_GIBBS_STEPS,
     )

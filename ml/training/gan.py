@@ -15,7 +15,6 @@ that is kept for sampling is an exponential moving average of the trained genera
 from __future__ import annotations
 
 import copy
-import dataclasses
 import logging
 import time
 from collections.abc import Iterator, Mapping
@@ -29,10 +28,11 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ml.checkpoint import Checkpoint
-from ml.data.digits import ImageDataset, images_sha256
-from ml.inference.gan import GANSampler, gan_tensors
+from ml.data.digits import ImageDataset
+from ml.inference.gan import GANSampler
 from ml.models.gan import GAN, GANConfig, kmeans
 from ml.training.base import TrainingOptions
+from ml.training.images import image_checkpoint
 from ml.training.loop import fit
 
 log = logging.getLogger(__name__)
@@ -289,17 +289,14 @@ def train_gan_checkpoint(
         "final_g_loss": history.g_loss[-1],
         **evaluate_gan(model, data, options.torch_device),
     }
-    return Checkpoint(
-        model_type="gan",
-        config=dataclasses.asdict(config),
-        tensors=gan_tensors(model),
-        data_sha256=images_sha256(data),
-        metrics=metrics,
-        extra={
-            "dataset": data.name,
-            "seed": options.seed,
-            "epochs": options.epochs,
-            "device": str(options.torch_device),
-            "history": history.as_dict(),
-        },
+    return image_checkpoint(
+        "gan",
+        config,
+        model,
+        data,
+        metrics,
+        seed=options.seed,
+        epochs=options.epochs,
+        device=str(options.torch_device),
+        history=history.as_dict(),
     )
