@@ -82,13 +82,15 @@ def test_two_gloo_processes_match_one_process(tmp_path: Path) -> None:
     # The all-reduced statistics of the two halves are those of the whole batch, exactly.
     whole = _positive_statistics(_model(split.train.shape[1]), split.train[:STAT_USERS])
     for rank in range(WORLD_SIZE):
-        reduced = torch.load(tmp_path / f"stats{rank}.pt")
+        reduced = torch.load(tmp_path / f"stats{rank}.pt", weights_only=True)
         assert reduced.keys() == whole.keys()
         for name, value in whole.items():
             torch.testing.assert_close(reduced[name], value, rtol=1e-5, atol=1e-6)
 
     # Every rank applied the same updates: identical parameters.
-    states = [torch.load(tmp_path / f"model{rank}.pt") for rank in range(WORLD_SIZE)]
+    states = [
+        torch.load(tmp_path / f"model{rank}.pt", weights_only=True) for rank in range(WORLD_SIZE)
+    ]
     for name, value in states[0].items():
         assert torch.equal(value, states[1][name]), name
 
