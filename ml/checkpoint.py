@@ -27,6 +27,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from ml import __version__
+from ml.models.config_keys import rename_legacy_keys
 
 # Raise it when the manifest or the tensors' layout changes meaning; readers keep accepting every
 # older version (1: the layout above, since the first release).
@@ -188,9 +189,11 @@ def rebuild_module(
     checkpoint: Checkpoint, config_type: type, module_type: type[ModuleT], what: str
 ) -> ModuleT:
     """``module_type(config_type(**config))`` with the checkpoint's tensors, in eval mode, on the
-    CPU; a config or tensors that do not fit are refused with a ``CheckpointError``."""
+    CPU; a config or tensors that do not fit are refused with a ``CheckpointError``. Keys the
+    config type has renamed (its ``LEGACY_KEYS``) are read under their new names."""
     try:
-        config = config_type(**checkpoint.config)
+        legacy = getattr(config_type, "LEGACY_KEYS", {})
+        config = config_type(**rename_legacy_keys(checkpoint.config, legacy))
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{checkpoint.path}: bad {what} config ({exc})") from exc
     model = module_type(config)

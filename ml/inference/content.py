@@ -203,7 +203,7 @@ def load(checkpoint: Checkpoint, device: torch.device) -> ContentRecommender:
     """LOADERS entry for ``content`` and ``hybrid`` checkpoints."""
     hybrid = checkpoint.model_type == "hybrid"
     try:
-        config = ContentConfig(**checkpoint.config)
+        config = ContentConfig.from_dict(checkpoint.config)
         featurizer = ContentFeaturizer.from_dict(config.featurizer)
         encoder = ContentAutoencoder(config)
         weights = {

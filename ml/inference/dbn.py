@@ -10,7 +10,6 @@ mean-field up/down pass, and samples by Gibbs sampling. Both follow the image-mo
 from __future__ import annotations
 
 import copy
-import dataclasses
 import math
 from dataclasses import dataclass
 from typing import TypeVar
@@ -20,7 +19,6 @@ import torch
 
 from ml.checkpoint import Checkpoint, CheckpointError, module_tensors, rebuild_module
 from ml.inference.images import check_images
-from ml.models.config_keys import rename_legacy_keys
 from ml.models.dbn import DBN, DBNConfig
 from ml.models.rbm import BernoulliRBM, BernoulliRBMConfig
 
@@ -121,11 +119,7 @@ class RBMImageModel:
 
 
 def rebuild_dbn(checkpoint: Checkpoint) -> DBN:
-    try:  # manifests written before the rename say ``finetune_lr``
-        config = rename_legacy_keys(checkpoint.config, DBNConfig.LEGACY_KEYS)
-    except ValueError as exc:
-        raise CheckpointError(f"{checkpoint.path}: bad DBN config ({exc})") from exc
-    return rebuild_module(dataclasses.replace(checkpoint, config=config), DBNConfig, DBN, "DBN")
+    return rebuild_module(checkpoint, DBNConfig, DBN, "DBN")  # old manifests: ``finetune_lr``
 
 
 def rebuild_rbm(checkpoint: Checkpoint) -> BernoulliRBM:

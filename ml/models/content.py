@@ -24,12 +24,14 @@ import re
 import zlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 from torch import nn
+
+from ml.models.config_keys import rename_legacy_keys
 
 # Words that say nothing about a film; the hashed bags leave them out.
 STOPWORDS = frozenset(
@@ -204,7 +206,7 @@ class ContentFeaturizer:
 class ContentConfig:
     """The content autoencoder and the scoring rules.
 
-    ``code_dim`` / ``hidden``: the encoder F -> hidden -> code (tanh). ``noise``: masking noise
+    ``code_dim`` / ``n_hidden``: the encoder F -> n_hidden -> code (tanh). ``noise``: masking noise
     on the input (denoising). ``map_l2``: ridge penalty of the content -> collaborative map.
     ``blend_k``: the hybrid's collaborative weight is n / (n + blend_k) for an item with n
     training ratings (0: purely collaborative for every rated item). ``ease_l2``: EASE's lambda
@@ -213,9 +215,11 @@ class ContentConfig:
     sizes, noise and epochs were not tuned.
     """
 
+    LEGACY_KEYS: ClassVar[dict[str, str]] = {"hidden": "n_hidden"}
+
     n_features: int = 0
     code_dim: int = 32
-    hidden: int = 128
+    n_hidden: int = 128
     noise: float = 0.3
     epochs: int = 150
     batch_size: int = 128
@@ -234,7 +238,7 @@ class ContentConfig:
     featurizer: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for name in ("code_dim", "hidden", "epochs", "batch_size"):
+        for name in ("code_dim", "n_hidden", "epochs", "batch_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -252,6 +256,11 @@ class ContentConfig:
             raise ValueError(f"profile must be one of {PROFILES}, got {self.profile!r}")
         if self.map_from not in MAP_INPUTS:
             raise ValueError(f"map_from must be one of {MAP_INPUTS}, got {self.map_from!r}")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> ContentConfig:
+        """From a manifest's config, old key names included (``hidden``)."""
+        return cls(**rename_legacy_keys(values, cls.LEGACY_KEYS))
 
     @property
     def map_width(self) -> int:
@@ -280,7 +289,7 @@ class ContentAutoencoder(nn.Module):
         self.config = config
         weights = torch.ones(config.n_features) if feature_weights is None else feature_weights
         self.register_buffer("feature_weights", weights.float(), persistent=False)
-        f, h, d = config.n_features, config.hidden, config.code_dim
+        f, h, d = config.n_features, config.n_hidden, config.code_dim
         # A linear bottleneck: a tanh there saturated at +-1 and every item got the same code.
         self.encoder = nn.Sequential(nn.Linear(f, h), nn.Tanh(), nn.Linear(h, d))
         self.decoder = nn.Sequential(nn.Linear(d, h), nn.Tanh(), nn.Linear(h, f))

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -37,14 +38,14 @@ class GANConfig:
 
     side: images are side x side (8 for the digits, 28 for MNIST).
     latent_dim: size of the noise vector z.
-    hidden: width of the MLP layers (mlp) or base channel count (dcgan).
+    n_hidden: width of the MLP layers (mlp) or base channel count (dcgan).
     n_classes: number of labels the conditional variant knows.
     conditional: condition G and D on the label.
     architecture: "mlp" or "dcgan"; "auto" picks mlp for side <= 16, else dcgan.
     learning_rate, beta1, beta2: Adam for both networks (DCGAN's betas 0.5, 0.999; a learning
-        rate of 1e-3 rather than DCGAN's 2e-4: with hidden=256 and ema_decay=0.99 the
+        rate of 1e-3 rather than DCGAN's 2e-4: with n_hidden=256 and ema_decay=0.99 the
         conditional GAN meets the judge's targets on the 8x8 digits in 60 epochs instead of 400
-        at hidden=512, about a tenth of the compute; so does the unconditional one in 50 with
+        at n_hidden=512, about a tenth of the compute; so does the unconditional one in 50 with
         ``n_clusters=20``).
     batch_size: real images per step.
     label_smoothing: D's target for real images (one-sided smoothing, Salimans et al. 2016).
@@ -62,9 +63,11 @@ class GANConfig:
         unconditional GAN to the judge's targets in 50 epochs (bench/results/gan.md).
     """
 
+    LEGACY_KEYS: ClassVar[dict[str, str]] = {"hidden": "n_hidden"}
+
     side: int = 8
     latent_dim: int = 32
-    hidden: int = 256
+    n_hidden: int = 256
     n_classes: int = 10
     conditional: bool = False
     architecture: str = "auto"
@@ -79,8 +82,8 @@ class GANConfig:
     n_clusters: int = 0
 
     def __post_init__(self) -> None:
-        if self.side < 2 or self.latent_dim < 1 or self.hidden < 1 or self.n_classes < 1:
-            raise ValueError("side >= 2, latent_dim, hidden and n_classes must be positive")
+        if self.side < 2 or self.latent_dim < 1 or self.n_hidden < 1 or self.n_classes < 1:
+            raise ValueError("side >= 2, latent_dim, n_hidden and n_classes must be positive")
         if self.architecture not in (*ARCHITECTURES, "auto"):
             raise ValueError(f"architecture must be one of {ARCHITECTURES} or auto")
         if self.resolved_architecture == "dcgan" and self.side % 4:
@@ -120,7 +123,7 @@ class MLPGenerator(nn.Module):
     def __init__(self, config: GANConfig) -> None:
         super().__init__()
         extra = config.n_conditions
-        h = config.hidden
+        h = config.n_hidden
         self.net = nn.Sequential(
             nn.Linear(config.latent_dim + extra, h),
             nn.LeakyReLU(0.2),
@@ -137,7 +140,7 @@ class DCGANGenerator(nn.Module):
     def __init__(self, config: GANConfig) -> None:
         super().__init__()
         extra = config.n_conditions
-        c, q = config.hidden, config.side // 4
+        c, q = config.n_hidden, config.side // 4
         self.start = (2 * c, q, q)
         self.project = nn.Sequential(
             nn.Linear(config.latent_dim + extra, 2 * c * q * q),
@@ -159,7 +162,7 @@ class DCGANGenerator(nn.Module):
 class MLPFeatures(nn.Module):
     def __init__(self, config: GANConfig) -> None:
         super().__init__()
-        h = config.hidden
+        h = config.n_hidden
         self.net = nn.Sequential(
             nn.Linear(config.n_pixels, h),
             nn.LeakyReLU(0.2),
@@ -177,7 +180,7 @@ class MLPFeatures(nn.Module):
 class ConvFeatures(nn.Module):
     def __init__(self, config: GANConfig) -> None:
         super().__init__()
-        c, q, side = config.hidden, config.side // 4, config.side
+        c, q, side = config.n_hidden, config.side // 4, config.side
         self.side = side
         self.net = nn.Sequential(
             nn.Conv2d(1, c, 4, stride=2, padding=1),  # (B, c, 2q, 2q)

@@ -79,7 +79,7 @@ def image_checkpoints(showcase: bool = False) -> dict[str, Checkpoint]:
         layers=(64, 48, 16), pretrain_epochs=epochs["dbn"], finetune_epochs=epochs["tune"]
     )
     dbn, _ = train_dbn(images, dbn_config, replace(OPTIONS, epochs=epochs["dbn"]))
-    gan_config = GANConfig(hidden=128 if showcase else 32, latent_dim=16, conditional=True)
+    gan_config = GANConfig(n_hidden=128 if showcase else 32, latent_dim=16, conditional=True)
     gan, _ = train_gan(images, labels, gan_config, replace(OPTIONS, epochs=epochs["gan"]))
     return {
         "autoencoder-images": autoencoder,

@@ -36,14 +36,14 @@ TINY: dict[str, dict[str, Any]] = {
     "autoencoder": {"hidden_layers": (8,), "batch_size": 16},
     "ease": {"l2": 10.0},
     "autorec": {"n_hidden": 8, "batch_size": 16},
-    "content": {"code_dim": 4, "hidden": 8, "epochs": EPOCHS, "batch_size": 16},
-    "hybrid": {"code_dim": 4, "hidden": 8, "epochs": EPOCHS, "batch_size": 16, "ease_l2": 10.0},
+    "content": {"code_dim": 4, "n_hidden": 8, "epochs": EPOCHS, "batch_size": 16},
+    "hybrid": {"code_dim": 4, "n_hidden": 8, "epochs": EPOCHS, "batch_size": 16, "ease_l2": 10.0},
     "popularity": {},
     "autoencoder-images": {"hidden_layers": (6,), "batch_size": 16},
     "rbm-images": {"n_hidden": 8, "batch_size": 16},
     "dbn": {"layers": (64, 12, 4), "pretrain_epochs": 1, "finetune_epochs": 1,
             "batch_size": 16, "gibbs_steps": 3},
-    "gan": {"latent_dim": 4, "hidden": 16, "batch_size": 16},
+    "gan": {"latent_dim": 4, "n_hidden": 16, "batch_size": 16},
 }  # fmt: skip
 
 

@@ -27,7 +27,7 @@ from tests.app.api.conftest import (
 
 pytestmark = pytest.mark.anyio
 
-CONFIG = ContentConfig(code_dim=8, hidden=32, epochs=200, batch_size=16, ease_l2=10.0)
+CONFIG = ContentConfig(code_dim=8, n_hidden=32, epochs=200, batch_size=16, ease_l2=10.0)
 COMEDY_FAN, ACTION_FAN = 1, 2  # odd users rate only Comedy items, even ones only Action
 # Titled like the planted catalogue ("Planted Movie N"): on these 34 titles a film without those
 # two words would differ from every training item in its title more than in its genre.

@@ -34,7 +34,7 @@ def gan_checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]
     root = tmp_path_factory.mktemp("gan-checkpoints")
     paths = {}
     for name, conditional in (("unconditional", False), ("conditional", True)):
-        config = GANConfig(hidden=32, latent_dim=8, conditional=conditional)
+        config = GANConfig(n_hidden=32, latent_dim=8, conditional=conditional)
         options = TrainingOptions(device="cpu", seed=1, epochs=2, progress=False)
         model, _ = train_gan(data.train_images, data.train_labels, config, options)
         ckpt = Checkpoint("gan", dataclasses.asdict(config), gan_tensors(model))

@@ -74,7 +74,7 @@ def small_models(root: Path, planted: RatingsDataset) -> dict[str, Path]:
     that is not loaded (schemathesis counts every 5xx as a server error)."""
     options = TrainingOptions(device="cpu", seed=1, epochs=1, progress=False)
     digits = load_images("digits")
-    gan_config = GANConfig(hidden=16, latent_dim=4, conditional=True)
+    gan_config = GANConfig(n_hidden=16, latent_dim=4, conditional=True)
     gan, _ = train_gan(digits.train_images, digits.train_labels, gan_config, options)
     generator = torch.Generator().manual_seed(0)
     dbn = DBN(DBNConfig(layers=(64, 20, 5), gibbs_steps=5))
@@ -84,7 +84,7 @@ def small_models(root: Path, planted: RatingsDataset) -> dict[str, Path]:
             for param in module.parameters():
                 param.add_(torch.randn(param.shape, generator=generator) * 0.3)
     ratings = planted.ratings
-    content_config = ContentConfig(code_dim=4, hidden=8, epochs=2, batch_size=16, ease_l2=10.0)
+    content_config = ContentConfig(code_dim=4, n_hidden=8, epochs=2, batch_size=16, ease_l2=10.0)
     ranking = mult_dae_config(
         1, hidden_layers=(8,), batch_size=8, noise_level=0.5, weight_decay=0.0
     )

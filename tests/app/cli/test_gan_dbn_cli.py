@@ -21,7 +21,7 @@ deeprec = deeprec_in_process
 
 def test_train_gan_then_plot_samples(tmp_path: Path) -> None:
     out = tmp_path / "gan"
-    params = json.dumps({"hidden": 16, "latent_dim": 4})
+    params = json.dumps({"hidden": 16, "latent_dim": 4})  # the old name of n_hidden still works
     done = deeprec(
         "train", "gan", "--out", str(out), "--epochs", "2", "--conditional",
         "--params-json", params, "--seed", "3", "--device", "cpu", "--no-progress",
@@ -29,7 +29,7 @@ def test_train_gan_then_plot_samples(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     manifest = read_manifest(out)
     assert manifest["model_type"] == "gan" and manifest["config"]["conditional"] is True
-    assert manifest["config"]["hidden"] == 16
+    assert manifest["config"]["n_hidden"] == 16
     assert {"train_seconds", "d_prob_test_real", "d_prob_generated"} <= manifest["metrics"].keys()
     assert len(manifest["extra"]["history"]["d_loss"]) == 2
     assert manifest["data_sha256"]

@@ -18,7 +18,7 @@ from ml.models.gan import GAN, GANConfig, latent_codes
 
 def _save(tmp_path: Path, conditional: bool) -> tuple[Path, GAN]:
     torch.manual_seed(0)
-    model = GAN(GANConfig(hidden=16, latent_dim=6, conditional=conditional)).eval()
+    model = GAN(GANConfig(n_hidden=16, latent_dim=6, conditional=conditional)).eval()
     ckpt = Checkpoint("gan", dataclasses.asdict(model.config), gan_tensors(model))
     return save_checkpoint(ckpt, tmp_path / "gan"), model
 
@@ -38,7 +38,7 @@ def test_checkpoint_round_trip_gives_the_same_samples(tmp_path: Path, conditiona
 
 def test_self_conditioned_checkpoint_round_trip_draws_its_clusters(tmp_path: Path) -> None:
     torch.manual_seed(0)
-    model = GAN(GANConfig(hidden=16, latent_dim=6, n_clusters=3)).eval()
+    model = GAN(GANConfig(n_hidden=16, latent_dim=6, n_clusters=3)).eval()
     model.cluster_shares.copy_(torch.tensor([0.0, 1.0, 0.0]))  # every sample from cluster 1
     ckpt = Checkpoint("gan", dataclasses.asdict(model.config), gan_tensors(model))
     sampler = load_model(save_checkpoint(ckpt, tmp_path / "gan"), "cpu")
@@ -57,7 +57,7 @@ def test_self_conditioned_checkpoint_round_trip_draws_its_clusters(tmp_path: Pat
 def test_checkpoint_from_before_the_new_settings_still_loads(tmp_path: Path) -> None:
     """A manifest written before n_clusters existed lacks that key."""
     torch.manual_seed(0)
-    model = GAN(GANConfig(hidden=16, latent_dim=6)).eval()
+    model = GAN(GANConfig(n_hidden=16, latent_dim=6)).eval()
     config = dataclasses.asdict(model.config)
     config.pop("n_clusters")
     sampler = load_model(
@@ -104,7 +104,7 @@ def test_unconditional_gan_refuses_a_label_and_bad_sizes(tmp_path: Path) -> None
 
 def test_checkpoint_whose_tensors_do_not_fit_is_refused(tmp_path: Path) -> None:
     _, model = _save(tmp_path, conditional=False)
-    config = dataclasses.asdict(dataclasses.replace(model.config, hidden=17))
+    config = dataclasses.asdict(dataclasses.replace(model.config, n_hidden=17))
     bad = save_checkpoint(Checkpoint("gan", config, gan_tensors(model)), tmp_path / "bad")
     with pytest.raises(CheckpointError, match="do not fit"):
         load_model(bad, "cpu")

@@ -10,7 +10,7 @@ from ml.models.gan import GAN, GANConfig, latent_codes, slerp
 
 def _gan(**overrides: object) -> GAN:
     torch.manual_seed(0)
-    return GAN(GANConfig(hidden=32, latent_dim=8, **overrides)).eval()  # type: ignore[arg-type]
+    return GAN(GANConfig(n_hidden=32, latent_dim=8, **overrides)).eval()  # type: ignore[arg-type]
 
 
 def test_same_seed_gives_identical_samples_and_other_seeds_differ() -> None:
@@ -45,7 +45,7 @@ def test_conditional_generator_uses_the_label() -> None:
 
 
 def test_dcgan_for_28x28_images(torch_device: torch.device) -> None:
-    gan = GAN(GANConfig(side=28, hidden=8, latent_dim=4, conditional=True)).to(torch_device)
+    gan = GAN(GANConfig(side=28, n_hidden=8, latent_dim=4, conditional=True)).to(torch_device)
     assert gan.config.resolved_architecture == "dcgan"
     z = latent_codes(3, 4, seed=1).to(torch_device)
     labels = torch.tensor([0, 1, 2], device=torch_device)

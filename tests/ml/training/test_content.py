@@ -20,7 +20,7 @@ from tests.conftest import planted_frame
 
 N_ITEMS = 30
 GENRES = ("Action", "Comedy")  # items 1..15 Action, 16..30 Comedy; odd users like Comedy
-CONFIG = ContentConfig(code_dim=8, hidden=32, epochs=200, batch_size=16, ease_l2=10.0)
+CONFIG = ContentConfig(code_dim=8, n_hidden=32, epochs=200, batch_size=16, ease_l2=10.0)
 OPTIONS = TrainingOptions(device="cpu", seed=3, progress=False)
 
 

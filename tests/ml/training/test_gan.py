@@ -26,7 +26,7 @@ def planted_images(n: int = 128) -> tuple[np.ndarray, np.ndarray]:
     return images.reshape(n, 64), labels.astype(np.int64)
 
 
-CONFIG = GANConfig(hidden=32, latent_dim=8, batch_size=32, learning_rate=1e-3)
+CONFIG = GANConfig(n_hidden=32, latent_dim=8, batch_size=32, learning_rate=1e-3)
 OPTIONS = TrainingOptions(device="cpu", seed=5, epochs=6, progress=False)
 
 
@@ -43,7 +43,7 @@ def test_training_is_reproducible_and_logs_every_epoch() -> None:
 
 def test_generator_learns_the_planted_halves() -> None:
     images, labels = planted_images()
-    config = GANConfig(hidden=64, latent_dim=8, batch_size=32, learning_rate=2e-3, ema_decay=0.9)
+    config = GANConfig(n_hidden=64, latent_dim=8, batch_size=32, learning_rate=2e-3, ema_decay=0.9)
     options = TrainingOptions(device="cpu", seed=1, epochs=40, progress=False)
     model, _ = train_gan(images, labels, config, options)
     fake = model.sample(latent_codes(200, 8, seed=0)).numpy().reshape(200, 8, 8)
@@ -80,7 +80,7 @@ def test_self_conditioned_gan_learns_both_kinds_without_labels() -> None:
     kinds, in about the clusters' shares, reproducibly for a seed."""
     images, labels = planted_images()
     config = GANConfig(
-        hidden=64, latent_dim=8, batch_size=32, learning_rate=2e-3, ema_decay=0.9, n_clusters=2
+        n_hidden=64, latent_dim=8, batch_size=32, learning_rate=2e-3, ema_decay=0.9, n_clusters=2
     )
     options = TrainingOptions(device="cpu", seed=1, epochs=40, progress=False)
     model, _ = train_gan(images, None, config, options)
@@ -100,7 +100,7 @@ def test_train_gan_checkpoint_records_figures_and_history() -> None:
     images, labels = planted_images()
     data = ImageDataset("planted", 8, images[:96], labels[:96], images[96:], labels[96:])
     checkpoint = train_gan_checkpoint(data, CONFIG, OPTIONS)
-    assert checkpoint.model_type == "gan" and checkpoint.config["hidden"] == CONFIG.hidden
+    assert checkpoint.model_type == "gan" and checkpoint.config["n_hidden"] == CONFIG.n_hidden
     assert 0.0 <= checkpoint.metrics["d_prob_test_real"] <= 1.0
     assert 0.0 <= checkpoint.metrics["d_prob_generated"] <= 1.0
     assert len(checkpoint.extra["history"]["d_loss"]) == OPTIONS.epochs
@@ -126,7 +126,7 @@ def test_trainer_state_round_trip_restores_both_networks_and_the_average() -> No
 def test_conditional_training_needs_labels() -> None:
     images, _ = planted_images()
     with pytest.raises(ValueError, match="label"):
-        GANTrainer(GANConfig(conditional=True, hidden=8), OPTIONS, images, None)
+        GANTrainer(GANConfig(conditional=True, n_hidden=8), OPTIONS, images, None)
     with pytest.raises(ValueError, match="images"):
         GANTrainer(CONFIG, OPTIONS, images[:, :10], None)
 
@@ -135,7 +135,7 @@ def test_dcgan_trains_on_28x28_images() -> None:
     rng = np.random.default_rng(0)
     images = (rng.random((32, 784)) < 0.2).astype(np.float32)
     labels = np.arange(32) % 10
-    config = GANConfig(side=28, hidden=4, latent_dim=4, batch_size=16, conditional=True)
+    config = GANConfig(side=28, n_hidden=4, latent_dim=4, batch_size=16, conditional=True)
     model, history = train_gan(images, labels, config, OPTIONS)
     assert model.config.resolved_architecture == "dcgan"
     assert len(history.d_loss) == OPTIONS.epochs and all(np.isfinite(history.g_loss))
