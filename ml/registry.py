@@ -1,10 +1,13 @@
 """Every model family, declared once: what it trains on, how it is trained and loaded, what it
 can answer, and whether the service trains and prefers it by default.
 
-The CLI's ``deeprec train`` commands (checked against it at start), the retrain job, the routes,
-``deeprec bootstrap``, the readiness check, the default-model order and the Studio (through
-``GET /v1/models``) all read :data:`SPECS` instead of listing families. Adding a family is its
-modules (model, trainer, loader, ``deeprec train`` command) plus one entry here.
+The CLI's ``deeprec train`` commands (generated from these specs, except the two hand-written
+ones in ``app.cli.train.HAND_WRITTEN``), the retrain job, the routes, ``deeprec bootstrap``, the
+readiness check, the default-model order, the contract test (``tests/ml/test_registry_contract``)
+and the Studio (through ``GET /v1/models``) all read :data:`SPECS` instead of listing families.
+Adding a family is one module per layer (``ml/models``: config + module; ``ml/training``: a
+``train(data, config, options, *, fit) -> Checkpoint``; ``ml/inference``: ``load``) plus one
+entry here; its ``deeprec train`` command, retrain support and contract test follow from it.
 
 This module imports nothing heavy: the web app reads it, and the web app never imports training
 code. Trainers and loaders are named as ``"module:function"`` and imported only when called; the
@@ -15,9 +18,9 @@ app builds them to check retrain parameters), only when called.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, NamedTuple, get_args
 
 Capability = Literal[
     "recommend",  # Recommender.recommend: top-k items from a user's ratings
@@ -39,6 +42,15 @@ class UnknownModelError(KeyError):
         return str(self.args[0]) if self.args else "unknown model type"
 
 
+class Flag(NamedTuple):
+    """A ``deeprec train`` option that sets one config field (``--hidden`` -> ``n_hidden``);
+    every other field is set through ``--params-json``."""
+
+    option: str  # the option's name without dashes, underscores for dashes: "memory_budget_gib"
+    field: str  # the config field it sets
+    help: str
+
+
 def resolve(target: str) -> Any:
     """The object a ``"module:attribute"`` string names, imported now."""
     module_name, _, attribute = target.partition(":")
@@ -49,18 +61,20 @@ def resolve(target: str) -> Any:
 class ModelSpec:
     """One model family.
 
-    ``train`` names ``f(data, config, options, *, fit) -> Checkpoint`` (``ml.training.families``):
-    ``data`` a ``RatingsDataset`` (with its items for ``ratings+items``) or an ``ImageDataset``,
-    ``options`` a ``TrainingOptions``; data-dependent sizes (items, users, pixels) are fitted to
-    the data there. ``load`` names ``f(Checkpoint, torch.device)`` returning the served object: a
+    ``train`` names ``f(data, config, options, *, fit) -> Checkpoint``: ``data`` a
+    ``RatingsDataset`` (with its items for ``ratings+items``) or an ``ImageDataset``, ``options``
+    a ``TrainingOptions``; its docstring's first paragraph is the ``deeprec train`` command's
+    help. ``load`` names ``f(Checkpoint, torch.device)`` returning the served object: a
     ``Recommender`` when the family can ``recommend``, else an image model or a GAN sampler.
-    ``config`` builds, without data, the config ``deeprec train`` starts from and applies
-    ``--params-json`` to (the retrain endpoint checks parameters against it).
+    ``config(data=None)`` builds the config ``deeprec train`` starts from and applies
+    ``--params-json`` to, with the sizes that follow ``data`` (pixels) set from it when given;
+    without data (the retrain endpoint checks parameters against it) they keep the defaults.
+    The trainer refuses a config whose data-bound sizes do not fit its data.
     """
 
     name: str  # the checkpoint's model_type
     data: DataKind
-    config: Callable[[], Any]
+    config: Callable[..., Any]
     train: str
     load: str
     capabilities: frozenset[Capability]
@@ -70,6 +84,14 @@ class ModelSpec:
     recommend_rank: int | None = None  # place in the answer order when a client names no model
     similar_rank: int | None = None  # place in the Studio's similar-films / item-map order
     label: str = ""  # what people read (the Studio's menus); the name when empty
+    # The generated `deeprec train` command: `--epochs` sets the config field `epochs_field`
+    # (whose value is then the run's epoch count), else the run's count (default `epochs`; None:
+    # fitted in closed form, `--epochs` accepted and ignored); `flags` are extra options.
+    epochs_field: str | None = None
+    epochs: int | None = None
+    flags: tuple[Flag, ...] = ()
+    # Settings small enough that the contract test trains the family in seconds.
+    smoke: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         unknown = set(self.capabilities) - set(CAPABILITIES)
@@ -111,65 +133,36 @@ class ModelSpec:
         return resolve(self.load)  # type: ignore[no-any-return]
 
 
-# ---------------------------------------------------------------- base configs (no data needed)
-def _rbm_config() -> Any:
-    from ml.models.rbm import RBMConfig
+# --------------------------------------------------------------------------- config factories
+def _config(target: str, **values: Any) -> Callable[..., Any]:
+    """A factory of the config class ``target`` names, with ``values``; no size follows data."""
 
-    return RBMConfig()
+    def build(data: Any = None) -> Any:
+        return resolve(target)(**values)
+
+    return build
 
 
-def _mult_dae_config() -> Any:
+def _image_config(target: str, sizes: Callable[[int], dict[str, Any]]) -> Callable[..., Any]:
+    """A factory of an image family's config; ``sizes(side)`` sets what follows the images'
+    side (8 for the built-in digits when no data is given)."""
+
+    def build(data: Any = None) -> Any:
+        return resolve(target)(**sizes(8 if data is None else data.side))
+
+    return build
+
+
+def _mult_dae_config(data: Any = None) -> Any:
     from ml.models.autoencoder import mult_dae_config
 
     return mult_dae_config(1)  # the trainer sets the width to the data's items
 
 
-def _autorec_config() -> Any:
-    from ml.models.autorec import AutoRecConfig
-
-    return AutoRecConfig()
-
-
-def _ease_config() -> Any:
-    from ml.models.baselines import EASETrainingConfig
-
-    return EASETrainingConfig()
-
-
-def _popularity_config() -> Any:
-    from ml.models.baselines import PopularityTrainingConfig
-
-    return PopularityTrainingConfig()
-
-
-def _content_config() -> Any:
-    from ml.models.content import ContentConfig
-
-    return ContentConfig()
-
-
-def _image_autoencoder_config() -> Any:
+def _image_autoencoder_config(data: Any = None) -> Any:
     from ml.models.autoencoder import apply_variants, image_config
 
-    return apply_variants(image_config(64), "denoising")  # 8x8 digits; fitted to the data
-
-
-def _image_rbm_config() -> Any:
-    from ml.models.rbm import BernoulliRBMConfig
-
-    return BernoulliRBMConfig(n_visible=64, n_hidden=256)
-
-
-def _dbn_config() -> Any:
-    from ml.models.dbn import DBNConfig
-
-    return DBNConfig(layers=(64, 256, 64, 16))
-
-
-def _gan_config() -> Any:
-    from ml.models.gan import GANConfig
-
-    return GANConfig(side=8)
+    return apply_variants(image_config(64 if data is None else data.n_pixels), "denoising")
 
 
 _TRAIN = "ml.training.families"
@@ -184,7 +177,7 @@ SPECS: tuple[ModelSpec, ...] = (
     ModelSpec(
         "rbm",
         "ratings",
-        _rbm_config,
+        _config("ml.models.rbm:RBMConfig"),
         f"{_TRAIN}:train_rbm",
         "ml.inference.rbm:load",
         _can("recommend", "predict_ratings", "similar_items", "embed"),
@@ -194,6 +187,15 @@ SPECS: tuple[ModelSpec, ...] = (
         recommend_rank=1,
         label="RBM",
         similar_rank=2,
+        epochs_field="epochs",
+        smoke={
+            "n_hidden": 8,
+            "batch_size": 8,
+            "epochs": 2,
+            "item_rbm_hidden": 8,
+            "item_rbm_epochs": 2,
+            "fold_in_steps": 3,
+        },
     ),
     ModelSpec(
         "autoencoder",
@@ -207,11 +209,12 @@ SPECS: tuple[ModelSpec, ...] = (
         recommend_rank=2,
         label="Autoencoder",
         similar_rank=1,
+        smoke={"hidden_layers": (8,), "batch_size": 16},
     ),
     ModelSpec(
         "ease",
         "ratings",
-        _ease_config,
+        _config("ml.models.baselines:EASETrainingConfig"),
         f"{_TRAIN}:train_ease",
         "ml.inference.baselines:load",
         _can("recommend"),
@@ -219,22 +222,34 @@ SPECS: tuple[ModelSpec, ...] = (
         default=True,
         recommend_rank=3,
         label="EASE",
+        flags=(
+            Flag("l2", "l2", "EASE's lambda (default: tuned on validation)."),
+            Flag(
+                "memory_budget_gib",
+                "memory_budget_gib",
+                "Most memory EASE's items x items arrays may take (default 8); a larger "
+                "catalogue is refused before training.",
+            ),
+        ),
+        smoke={"l2": 10.0},
     ),
     ModelSpec(
         "autorec",
         "ratings",
-        _autorec_config,
+        _config("ml.models.autorec:AutoRecConfig"),
         f"{_TRAIN}:train_autorec",
         "ml.inference.autoencoder:load",
         _can("recommend", "predict_ratings", "similar_items", "embed"),
         ("autorec",),
         recommend_rank=4,
         label="AutoRec",
+        epochs=32,  # chosen on the validation pair (bench/tune_autoencoder.py)
+        smoke={"n_hidden": 8, "batch_size": 16},
     ),
     ModelSpec(
         "content",
         "ratings+items",
-        _content_config,
+        _config("ml.models.content:ContentConfig"),
         f"{_TRAIN}:train_content",
         "ml.inference.content:load",
         _can("recommend", "similar_items", "embed"),
@@ -242,22 +257,26 @@ SPECS: tuple[ModelSpec, ...] = (
         default=True,
         label="Content",
         similar_rank=3,
+        epochs_field="epochs",
+        smoke={"code_dim": 4, "n_hidden": 8, "epochs": 2, "batch_size": 16},
     ),
     ModelSpec(
         "hybrid",
         "ratings+items",
-        _content_config,
+        _config("ml.models.content:ContentConfig"),
         f"{_TRAIN}:train_hybrid",
         "ml.inference.content:load",
         _can("recommend", "similar_items", "embed"),
         ("hybrid",),
         default=True,
         label="Hybrid",
+        epochs_field="epochs",
+        smoke={"code_dim": 4, "n_hidden": 8, "epochs": 2, "batch_size": 16, "ease_l2": 10.0},
     ),
     ModelSpec(
         "popularity",
         "ratings",
-        _popularity_config,
+        _config("ml.models.baselines:PopularityTrainingConfig"),
         f"{_TRAIN}:train_popularity",
         "ml.inference.baselines:load",
         _can("recommend"),
@@ -275,33 +294,48 @@ SPECS: tuple[ModelSpec, ...] = (
         ("autoencoder", "--target", "digits"),
         default=True,
         label="Autoencoder",
+        smoke={"hidden_layers": (6,), "batch_size": 16},
     ),
     ModelSpec(
         "rbm-images",
         "images",
-        _image_rbm_config,
+        _image_config(
+            "ml.models.rbm:BernoulliRBMConfig", lambda side: {"n_visible": side**2, "n_hidden": 256}
+        ),
         f"{_TRAIN}:train_image_rbm",
         "ml.inference.dbn:load_rbm_images",
         _can("reconstruct", "sample"),
         ("rbm-images",),
         default=True,
         label="RBM",
+        epochs=50,
+        flags=(Flag("hidden", "n_hidden", "Hidden units (default 256)."),),
+        smoke={"n_hidden": 8, "batch_size": 16},
     ),
     ModelSpec(
         "dbn",
         "images",
-        _dbn_config,
+        _image_config("ml.models.dbn:DBNConfig", lambda side: {"layers": (side**2, 256, 64, 16)}),
         f"{_TRAIN}:train_dbn",
         "ml.inference.dbn:load",
         _can("reconstruct", "sample", "embed"),
         ("dbn",),
         default=True,
         label="DBN",
+        epochs_field="pretrain_epochs",
+        flags=(Flag("layers", "layers", "Unit counts from the pixels up, e.g. 64,256,64,16."),),
+        smoke={
+            "layers": (64, 12, 4),
+            "pretrain_epochs": 1,
+            "finetune_epochs": 1,
+            "batch_size": 16,
+            "gibbs_steps": 3,
+        },
     ),
     ModelSpec(
         "gan",
         "images",
-        _gan_config,
+        _image_config("ml.models.gan:GANConfig", lambda side: {"side": side}),
         f"{_TRAIN}:train_gan",
         "ml.inference.gan:load",
         _can("sample", "discriminate"),
@@ -310,6 +344,9 @@ SPECS: tuple[ModelSpec, ...] = (
         ("gan", "--conditional", "--epochs", "60"),
         default=True,
         label="GAN",
+        epochs=60,  # the conditional GAN's setting (bench/results/gan.md)
+        flags=(Flag("conditional", "conditional", "Condition on the digit label."),),
+        smoke={"latent_dim": 4, "n_hidden": 16, "batch_size": 16},
     ),
 )
 

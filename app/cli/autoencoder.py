@@ -1,4 +1,4 @@
-"""``deeprec train autoencoder|autorec`` and ``deeprec plot embeddings|reconstructions``."""
+"""``deeprec train autoencoder`` and ``deeprec plot embeddings|reconstructions``."""
 
 from __future__ import annotations
 
@@ -131,41 +131,6 @@ def train_autoencoder(
     else:
         checkpoint = train_images(image_data, config, options)  # type: ignore[arg-type]
         checkpoint.extra["variant"] = variant or default_variant
-    _save(checkpoint, out, overwrite)
-
-
-@train_app.command("autorec")
-def train_autorec_command(
-    out: Path = typer.Option(..., help="Checkpoint folder to write."),
-    dataset: str = typer.Option("ml-100k", help="Ratings data set name."),
-    ratings: Path | None = typer.Option(None, help="A ratings file or folder instead."),
-    seed: int = typer.Option(42, help="Training seed."),
-    epochs: int | None = typer.Option(None, help="Epochs (default: the chosen number)."),
-    device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
-    params_json: str | None = typer.Option(None, help='Config overrides, e.g. {"n_hidden": 300}.'),
-    overwrite: bool = typer.Option(False, help="Replace an existing checkpoint folder."),
-    progress: bool = typer.Option(True, help="Show a progress bar."),
-    fit: str = fit_option(),
-) -> None:
-    """Train I-AutoRec (rating prediction): measured on the protocol's test fold, served from
-    every rating (``--fit all``, the default) or the train fold."""
-    from ml.models.autorec import AutoRecConfig
-    from ml.training.autorec import AUTOREC_EPOCHS, train_autorec
-
-    if out.exists() and not overwrite:
-        fail(f"{out}: already exists (pass --overwrite to replace it)")
-    check_fit(fit)
-    data = load_ratings(dataset, ratings)
-    n_users = int(data.ratings["user_id"].nunique())
-    config = apply_params(AutoRecConfig(n_users=n_users), params_json)
-    options = _options(seed, epochs, AUTOREC_EPOCHS, device, progress)
-    checkpoint = train_autorec(
-        data.ratings,
-        config,
-        options,  # type: ignore[arg-type]
-        data_sha256=data.sha256,
-        fit=fit,
-    )
     _save(checkpoint, out, overwrite)
 
 

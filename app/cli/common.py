@@ -14,6 +14,8 @@ from app.core.params import ParamsError, override_config
 from ml.data.errors import DataError
 
 if TYPE_CHECKING:
+    from ml.checkpoint import Checkpoint
+    from ml.data.digits import ImageDataset
     from ml.data.schema import RatingsDataset
 
 
@@ -94,6 +96,15 @@ def load_ratings(dataset: str | None, ratings: Path | None) -> RatingsDataset:
     return load_dataset(name, data_dir=s.data_dir, local_dir=s.dataset_path, online=s.online)
 
 
+def load_image_data(dataset: str, images_path: Path | None) -> ImageDataset:
+    """The images an image command works on: the built-in digits or MNIST."""
+    from ml.data.digits import load_images
+
+    if dataset not in ("digits", "mnist"):
+        fail(f"unknown image data set {dataset!r}; choose digits or mnist")
+    return load_images(dataset, images_path)
+
+
 FIT_HELP = (
     "all: measure on the protocol's held-out split, then fit the served model on every rating "
     "(costs a second training); train: serve the model fitted on the train fold only."
@@ -113,6 +124,21 @@ def fit_summary(extra: dict[str, Any]) -> dict[str, Any]:
 
 def print_json(payload: Any) -> None:
     typer.echo(json.dumps(payload, indent=2, sort_keys=True, default=str))
+
+
+def save_and_report(checkpoint: Checkpoint, out: Path, *, overwrite: bool = False) -> None:
+    """Write the checkpoint and print what a train command prints: where, what, its figures."""
+    from ml.checkpoint import save_checkpoint
+
+    path = save_checkpoint(checkpoint, out, overwrite=overwrite)
+    print_json(
+        {
+            "checkpoint": str(path),
+            "model_type": checkpoint.model_type,
+            **checkpoint.metrics,
+            **fit_summary(checkpoint.extra),
+        }
+    )
 
 
 def apply_params(config: Any, params_json: str | None, **flags: Any) -> Any:

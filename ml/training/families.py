@@ -2,10 +2,12 @@
 
 ``train_X(data, config, options, *, fit="all") -> Checkpoint``: ``data`` is the family's data
 kind (a ``RatingsDataset``, with its items for the content families, or an ``ImageDataset``);
-sizes that follow the data (items, users, pixels) are set from it here; ``fit`` says what the
-served model is fitted on (``ml.training.fit``) and is ignored by families that have no second
-fit. Each function calls the family's trainer: a trainer's signature changes here and nowhere
-else.
+a config whose data-bound sizes (pixels, image side, learned featurizer) do not fit ``data`` is
+refused with a ``ValueError`` (``ModelSpec.config(data)`` builds one that fits); ``fit`` says
+what the served model is fitted on (``ml.training.fit``) and is ignored by families that have
+no second fit. Each function calls the family's trainer: a trainer's signature changes here and
+nowhere else. The first paragraph of each docstring is its ``deeprec train`` command's help.
+A new family may instead point its spec at a function of this shape in its own module.
 """
 
 from __future__ import annotations
@@ -32,10 +34,16 @@ def _stamped(checkpoint: Checkpoint, **extra: Any) -> Checkpoint:
     return checkpoint
 
 
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise ValueError(message)
+
+
 # ------------------------------------------------------------------------------------ ratings
 def train_rbm(
     data: RatingsDataset, config: RBMConfig, options: TrainingOptions, *, fit: str = "all"
 ) -> Checkpoint:
+    """Train the rating RBM (Salakhutdinov, Mnih & Hinton 2007)."""
     from ml.training.rbm import train_rbm_checkpoint
 
     checkpoint = train_rbm_checkpoint(data, config, options, fit=fit)
@@ -45,6 +53,7 @@ def train_rbm(
 def train_autoencoder(
     data: RatingsDataset, config: AutoencoderConfig, options: TrainingOptions, *, fit: str = "all"
 ) -> Checkpoint:
+    """Train Mult-DAE (top-k ranking)."""
     from ml.training.autoencoder import train_ranking
 
     return train_ranking(data.ratings, config, options, data_sha256=data.sha256, fit=fit)
@@ -53,6 +62,8 @@ def train_autoencoder(
 def train_autorec(
     data: RatingsDataset, config: AutoRecConfig, options: TrainingOptions, *, fit: str = "all"
 ) -> Checkpoint:
+    """Train I-AutoRec (rating prediction): measured on the protocol's test fold, served from
+    every rating (``--fit all``, the default) or the train fold."""
     from ml.training.autorec import train_autorec as fit_autorec
 
     return fit_autorec(data.ratings, config, options, data_sha256=data.sha256, fit=fit)
@@ -61,6 +72,8 @@ def train_autorec(
 def train_ease(
     data: RatingsDataset, config: EASETrainingConfig, options: TrainingOptions, *, fit: str = "all"
 ) -> Checkpoint:
+    """Fit EASE (Steck 2019): lambda tuned on the validation pair, measured on the protocol's
+    test fold, served from every rating (``--fit all``) or the train fold."""
     from ml.training.baselines import train_ease as fit_ease
 
     return _stamped(fit_ease(data, config, fit=fit), seed=options.seed, device=options.device)
@@ -73,34 +86,50 @@ def train_popularity(
     *,
     fit: str = "all",
 ) -> Checkpoint:
+    """Count ratings per item (the cold-start answer): measured on the protocol's test fold,
+    served from every rating (``--fit all``) or the train fold."""
     from ml.training.baselines import train_popularity as fit_popularity
 
     checkpoint = fit_popularity(data, config, fit=fit)
     return _stamped(checkpoint, seed=options.seed, device=options.device)
 
 
+def _content_family(
+    data: RatingsDataset, config: ContentConfig, options: TrainingOptions, hybrid: bool
+) -> Checkpoint:
+    from ml.training import content
+
+    _require(
+        not (config.featurizer or config.n_features),
+        "featurizer and n_features are learned from the items, not parameters",
+    )
+    train = content.train_hybrid if hybrid else content.train_content
+    return _stamped(train(data, config, options), device=str(options.torch_device))
+
+
 def train_content(
     data: RatingsDataset, config: ContentConfig, options: TrainingOptions, *, fit: str = "all"
 ) -> Checkpoint:
-    """Content only (no second fit: ``fit`` does not apply)."""
-    from ml.training.content import train_content as fit_content
+    """Content-only: a denoising autoencoder over item metadata; users ranked by their profile.
 
-    return _stamped(fit_content(data, config, options), device=str(options.torch_device))
+    No second fit: ``fit`` does not apply."""
+    return _content_family(data, config, options, hybrid=False)
 
 
 def train_hybrid(
     data: RatingsDataset, config: ContentConfig, options: TrainingOptions, *, fit: str = "all"
 ) -> Checkpoint:
-    """Content + EASE (no second fit: ``fit`` does not apply)."""
-    from ml.training.content import train_hybrid as fit_hybrid
+    """Content + EASE: cold items get an EASE column predicted from their content codes.
 
-    return _stamped(fit_hybrid(data, config, options), device=str(options.torch_device))
+    No second fit: ``fit`` does not apply."""
+    return _content_family(data, config, options, hybrid=True)
 
 
 # ------------------------------------------------------------------------------------- images
 def train_image_autoencoder(
     data: ImageDataset, config: AutoencoderConfig, options: TrainingOptions, *, fit: str = "all"
 ) -> Checkpoint:
+    """Train the autoencoder on images."""
     from ml.training.autoencoder import train_images
 
     return train_images(data, config, options)
@@ -109,20 +138,30 @@ def train_image_autoencoder(
 def train_image_rbm(
     data: ImageDataset, config: BernoulliRBMConfig, options: TrainingOptions, *, fit: str = "all"
 ) -> Checkpoint:
-    """One Bernoulli RBM with CD-k; reconstruction and free energy on the test images."""
+    """Train one Bernoulli RBM on images with CD-k; an `rbm-images` checkpoint (reconstruction
+    and free energy on the test images in its metrics)."""
     from ml.training.dbn import rbm_images_checkpoint
 
-    config = dataclasses.replace(config, n_visible=data.n_pixels)
+    n_pixels = data.n_pixels
+    _require(
+        config.n_visible == n_pixels,
+        f"n_visible must be {n_pixels} (the pixels), got {config.n_visible}",
+    )
     return rbm_images_checkpoint(data, config, options)
 
 
 def train_dbn(
     data: ImageDataset, config: DBNConfig, options: TrainingOptions, *, fit: str = "all"
 ) -> Checkpoint:
-    """Greedy CD-k pre-training and fine-tuning; test reconstruction error in the metrics."""
+    """CD-k pre-training layer by layer, fine-tuning of the unrolled autoencoder; writes `dbn`
+    (test reconstruction error in its metrics)."""
     from ml.training.dbn import dbn_checkpoint
 
-    config = dataclasses.replace(config, layers=(data.n_pixels, *config.layers[1:]))
+    n_pixels = data.n_pixels
+    _require(
+        config.layers[0] == n_pixels,
+        f"the first layer must have {n_pixels} units (the pixels), got {config.layers}",
+    )
     options = dataclasses.replace(options, epochs=config.pretrain_epochs)
     return dbn_checkpoint(data, config, options)
 
@@ -130,8 +169,12 @@ def train_dbn(
 def train_gan(
     data: ImageDataset, config: GANConfig, options: TrainingOptions, *, fit: str = "all"
 ) -> Checkpoint:
-    """Adversarial training; D's verdict on test and generated images in the metrics."""
+    """Train a GAN (an MLP for 8x8 digits, DCGAN for 28x28) and write a `gan` checkpoint (D's
+    verdict on test and generated images in its metrics)."""
     from ml.training.gan import train_gan_checkpoint
 
-    config = dataclasses.replace(config, side=data.side)
+    _require(
+        config.side == data.side,
+        f"side={config.side} does not match the {data.name} images ({data.side})",
+    )
     return train_gan_checkpoint(data, config, options)

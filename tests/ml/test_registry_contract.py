@@ -2,7 +2,8 @@
 its spec on a small planted data set, saved, loaded back bit-exact, it answers each capability
 it declares with the right shapes and offers none it does not declare.
 
-A new family gets its tiny settings in ``TINY`` (the test fails until it has them).
+Each spec carries its own small settings (``ModelSpec.smoke``): a new family is tested here as
+soon as it is declared.
 """
 
 from __future__ import annotations
@@ -29,22 +30,6 @@ from tests.conftest import planted_frame
 
 EPOCHS = 2
 N_ITEMS = 30
-# Settings small enough that the whole parametrised test trains in seconds.
-TINY: dict[str, dict[str, Any]] = {
-    "rbm": {"n_hidden": 8, "batch_size": 8, "epochs": EPOCHS, "item_rbm_hidden": 8,
-            "item_rbm_epochs": EPOCHS, "fold_in_steps": 3},
-    "autoencoder": {"hidden_layers": (8,), "batch_size": 16},
-    "ease": {"l2": 10.0},
-    "autorec": {"n_hidden": 8, "batch_size": 16},
-    "content": {"code_dim": 4, "n_hidden": 8, "epochs": EPOCHS, "batch_size": 16},
-    "hybrid": {"code_dim": 4, "n_hidden": 8, "epochs": EPOCHS, "batch_size": 16, "ease_l2": 10.0},
-    "popularity": {},
-    "autoencoder-images": {"hidden_layers": (6,), "batch_size": 16},
-    "rbm-images": {"n_hidden": 8, "batch_size": 16},
-    "dbn": {"layers": (64, 12, 4), "pretrain_epochs": 1, "finetune_epochs": 1,
-            "batch_size": 16, "gibbs_steps": 3},
-    "gan": {"latent_dim": 4, "n_hidden": 16, "batch_size": 16},
-}  # fmt: skip
 
 
 def ratings_dataset() -> RatingsDataset:
@@ -91,10 +76,9 @@ class Trained:
 @pytest.fixture(scope="module", params=SPECS, ids=lambda spec: spec.name)
 def trained(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Trained:
     spec: ModelSpec = request.param
-    assert spec.name in TINY, f"add tiny training settings for {spec.name!r} to TINY"
     ratings, images = ratings_dataset(), image_dataset()
     data = images if spec.data == "images" else ratings
-    config = dataclasses.replace(spec.config(), **TINY[spec.name])
+    config = dataclasses.replace(spec.config(data), **spec.smoke)
     options = TrainingOptions(device="cpu", seed=7, epochs=EPOCHS, progress=False)
     checkpoint = spec.trainer()(data, config, options, fit="train")  # one fit, not two
     assert checkpoint.model_type == spec.name
