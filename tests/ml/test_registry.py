@@ -8,6 +8,7 @@ import pytest
 
 from ml.registry import (
     BY_NAME,
+    ModelSpec,
     SPECS,
     UnknownModelError,
     default_model_types,
@@ -48,3 +49,12 @@ def test_an_unknown_model_type_names_the_known_ones() -> None:
 def test_an_inconsistent_spec_is_refused(change: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         dataclasses.replace(SPECS[0], **change)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda spec: spec.name)
+def test_what_a_spec_names_is_a_field_of_its_config(spec: ModelSpec) -> None:
+    fields = {f.name for f in dataclasses.fields(spec.config())}
+    assert set(spec.smoke) <= fields
+    assert {flag.field for flag in spec.flags} <= fields
+    assert spec.epochs_field is None or spec.epochs_field in fields
+    assert not (spec.epochs_field and spec.epochs), "one source of the epoch count"
