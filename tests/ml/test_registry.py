@@ -8,8 +8,8 @@ import pytest
 
 from ml.registry import (
     BY_NAME,
-    ModelSpec,
     SPECS,
+    ModelSpec,
     UnknownModelError,
     default_model_types,
     get_spec,
