@@ -18,19 +18,23 @@ def _url() -> str:
     return settings().resolved_database_url
 
 
+def _migrate(direction: str, revision: str) -> None:
+    from app.db import migrate
+
+    url = _url()
+    try:
+        getattr(migrate, direction)(url, revision)
+    except DatabaseError as exc:
+        fail(str(exc))
+    _echo_current(url)
+
+
 @app.command()
 def upgrade(
     revision: str = typer.Argument("head", help="Target revision (default: the latest)."),
 ) -> None:
     """Migrate the database up to REVISION (creates the SQLite file when missing)."""
-    from app.db import migrate
-
-    url = _url()
-    try:
-        migrate.upgrade(url, revision)
-    except DatabaseError as exc:
-        fail(str(exc))
-    _echo_current(url)
+    _migrate("upgrade", revision)
 
 
 @app.command()
@@ -38,14 +42,7 @@ def downgrade(
     revision: str = typer.Argument(..., help="Target revision; `base` drops every table."),
 ) -> None:
     """Migrate the database down to REVISION."""
-    from app.db import migrate
-
-    url = _url()
-    try:
-        migrate.downgrade(url, revision)
-    except DatabaseError as exc:
-        fail(str(exc))
-    _echo_current(url)
+    _migrate("downgrade", revision)
 
 
 @app.command()

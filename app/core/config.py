@@ -172,11 +172,11 @@ class Settings(BaseSettings):
 
     @property
     def required_model_types(self) -> list[str]:
-        return [m.strip() for m in self.required_models.split(",") if m.strip()]
+        return _names(self.required_models)
 
     @property
     def default_model_types(self) -> list[str]:
-        return [m.strip() for m in self.default_models.split(",") if m.strip()]
+        return _names(self.default_models)
 
     @property
     def resolved_database_url(self) -> str:
@@ -187,6 +187,11 @@ class Settings(BaseSettings):
     @property
     def resolved_checkpoint_dir(self) -> Path:
         return self.checkpoint_dir or self.data_dir / "checkpoints"
+
+
+def _names(text: str) -> list[str]:
+    """The names of a comma-separated list, blanks dropped."""
+    return [name.strip() for name in text.split(",") if name.strip()]
 
 
 @lru_cache

@@ -28,7 +28,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -384,17 +384,7 @@ class RetrainManager:
                 activate_model_version(session=session, version_id=row.id)
                 version_id = row.id
             if self.registry is not None and entry is not None:
-                self.registry.swap(
-                    LoadedModel(
-                        model_type=entry.model_type,
-                        version=entry.version,
-                        model=entry.model,
-                        checkpoint_path=entry.checkpoint_path,
-                        sha256=entry.sha256,
-                        version_id=version_id,
-                        metrics=metrics,
-                    )
-                )
+                self.registry.swap(replace(entry, version_id=version_id, metrics=metrics))
             return version_id
         finally:
             if not registered and out.exists():

@@ -246,21 +246,13 @@ def train_gan(
     """
     single = config.resolved_architecture == "mlp" and options.torch_device.type == "cpu"
     with intra_op_threads(1) if single else nullcontext():
-        return _train(images, labels, config, options)
-
-
-def _train(
-    images: np.ndarray,
-    labels: np.ndarray | None,
-    config: GANConfig,
-    options: TrainingOptions,
-) -> tuple[GAN, GANHistory]:
-    trainer = GANTrainer(config, options, images, labels)
-    # The shared loop: progress bar, per-epoch log and the job's progress hook. No validation
-    # figure: adversarial losses say little about sample quality, and the EMA generator of the
-    # last epoch is what the benchmark's validation runs chose (bench/tune_gan.py).
-    fit(trainer, options, name="gan", postfix="g_loss")
-    return trainer.finalize(), trainer.history
+        trainer = GANTrainer(config, options, images, labels)
+        # The shared loop: progress bar, per-epoch log and the job's progress hook. No
+        # validation figure: adversarial losses say little about sample quality, and the EMA
+        # generator of the last epoch is what the benchmark's validation runs chose
+        # (bench/tune_gan.py).
+        fit(trainer, options, name="gan", postfix="g_loss")
+        return trainer.finalize(), trainer.history
 
 
 def evaluate_gan(model: GAN, data: ImageDataset, device: torch.device) -> dict[str, float]:
