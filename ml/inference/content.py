@@ -30,10 +30,9 @@ from ml.models.content import (
     ContentAutoencoder,
     ContentConfig,
     ContentFeaturizer,
+    ContentScorer,
     ItemMeta,
-    content_scores,
     content_unit,
-    hybrid_scores,
     map_inputs,
 )
 
@@ -52,30 +51,6 @@ class ContentState:
     counts: np.ndarray  # (N,)
     warm: np.ndarray  # (N,)
     token: object = None  # what it was built from (the service's catalogue snapshot)
-
-
-@dataclass
-class ContentScorer:
-    """The scoring rule of one model over whatever catalogue state it is handed."""
-
-    config: ContentConfig
-    hybrid: bool
-    ease_weights: np.ndarray | None = None  # (W, W)
-    mapping: np.ndarray | None = None  # (W, d+1)
-
-    def score(self, state: ContentState, user_rows: sp.csr_matrix) -> np.ndarray:
-        if not self.hybrid:
-            return content_scores(user_rows, state.unit, self.config.profile)
-        assert self.ease_weights is not None and self.mapping is not None
-        return hybrid_scores(
-            user_rows,
-            warm=state.warm,
-            ease_weights=self.ease_weights,
-            mapping=self.mapping,
-            inputs=state.inputs,
-            counts=state.counts,
-            blend_k=self.config.blend_k,
-        )
 
 
 class _StateScorer:
@@ -220,7 +195,7 @@ def load(checkpoint: Checkpoint, device: torch.device) -> ContentRecommender:
     if codes.shape != (len(items), config.code_dim):
         raise CheckpointError(f"{checkpoint.path}: item codes of the wrong shape")
     counts, warm = np.zeros(len(items)), np.full(len(items), -1, np.int64)
-    rule = ContentScorer(config, hybrid)
+    rule = ContentScorer(config)
     if hybrid:
         counts = _array(checkpoint, COUNTS).astype(np.float64)
         warm = _array(checkpoint, WARM).astype(np.int64)

@@ -24,7 +24,7 @@ import re
 import zlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import scipy.sparse as sp
@@ -384,3 +384,42 @@ def hybrid_scores(
     weight = counts / (counts + blend_k) if blend_k > 0 else (counts > 0).astype(np.float64)
     weight = np.where(warm >= 0, weight, 0.0)  # (N,)
     return (weight * collab + (1.0 - weight) * mapped).astype(np.float32)
+
+
+class Catalogue(Protocol):
+    """The per-item arrays a content scoring rule reads, over N catalogue items: ``unit`` (N, d)
+    row-normalised centred codes (``content_unit``), ``inputs`` (N, D) what the hybrid's map
+    reads (``map_inputs``), ``counts`` (N,) training ratings per item, ``warm`` (N,) each
+    item's EASE column (-1 for an item EASE never saw)."""
+
+    @property
+    def unit(self) -> np.ndarray: ...
+    @property
+    def inputs(self) -> np.ndarray: ...
+    @property
+    def counts(self) -> np.ndarray: ...
+    @property
+    def warm(self) -> np.ndarray: ...
+
+
+@dataclass
+class ContentScorer:
+    """The scoring rule of one model over whatever catalogue it is handed: content only, or
+    with EASE's weights and the content -> EASE map, the hybrid."""
+
+    config: ContentConfig
+    ease_weights: np.ndarray | None = None  # (W, W); None: content only
+    mapping: np.ndarray | None = None  # (W, D+1)
+
+    def score(self, catalogue: Catalogue, user_rows: sp.csr_matrix) -> np.ndarray:
+        if self.ease_weights is None or self.mapping is None:
+            return content_scores(user_rows, catalogue.unit, self.config.profile)
+        return hybrid_scores(
+            user_rows,
+            warm=catalogue.warm,
+            ease_weights=self.ease_weights,
+            mapping=self.mapping,
+            inputs=catalogue.inputs,
+            counts=catalogue.counts,
+            blend_k=self.config.blend_k,
+        )

@@ -37,10 +37,9 @@ from ml.models.content import (
     ContentAutoencoder,
     ContentConfig,
     ContentFeaturizer,
+    ContentScorer,
     ItemMeta,
-    content_scores,
     content_unit,
-    hybrid_scores,
     map_inputs,
     ridge,
 )
@@ -212,24 +211,33 @@ def fit_hybrid(
     return HybridFit(ease.weights, weights.T.astype(np.float32), counts, warm, ease_l2)
 
 
-def content_scorer(content: ContentFit) -> Callable[[sp.csr_matrix], np.ndarray]:
+@dataclass
+class _Catalogue:
+    """The training catalogue as ``ContentScorer`` reads it."""
+
+    unit: np.ndarray
+    inputs: np.ndarray
+    counts: np.ndarray
+    warm: np.ndarray
+
+
+def content_scorer(
+    content: ContentFit, fit: HybridFit | None = None
+) -> Callable[[sp.csr_matrix], np.ndarray]:
+    """The content model's catalogue scorer; with ``fit``, the hybrid's."""
     unit = content_unit(content.codes, content.codes.mean(axis=0))
-    return lambda rows: content_scores(rows, unit, content.config.profile)
+    if fit is None:
+        n = len(content.ids)
+        catalogue = _Catalogue(unit, content.inputs, np.zeros(n), np.full(n, -1, np.int64))
+        rule = ContentScorer(content.config)
+    else:
+        catalogue = _Catalogue(unit, content.inputs, fit.counts, fit.warm)
+        rule = ContentScorer(content.config, fit.ease_weights, fit.mapping)
+    return lambda rows: rule.score(catalogue, rows)
 
 
 def hybrid_scorer(content: ContentFit, fit: HybridFit) -> Callable[[sp.csr_matrix], np.ndarray]:
-    def score(rows: sp.csr_matrix) -> np.ndarray:
-        return hybrid_scores(
-            rows,
-            warm=fit.warm,
-            ease_weights=fit.ease_weights,
-            mapping=fit.mapping,
-            inputs=content.inputs,
-            counts=fit.counts,
-            blend_k=content.config.blend_k,
-        )
-
-    return score
+    return content_scorer(content, fit)
 
 
 def on_split(
