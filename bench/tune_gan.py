@@ -20,6 +20,7 @@ import torch
 
 from bench.digit_classifier import DigitClassifier, class_report, frechet_distance
 from ml.data.digits import ImageDataset, load_images
+from ml.models.config_keys import rename_legacy_keys
 from ml.models.gan import GANConfig, latent_codes
 from ml.training.base import TrainingOptions
 from ml.training.gan import GANTrainer
@@ -73,7 +74,8 @@ def score(
 def run(
     spec: dict[str, Any], data: ImageDataset, judge: DigitClassifier, val_features: np.ndarray
 ) -> None:
-    config = GANConfig(side=data.side, conditional=spec["conditional"], **spec.get("config", {}))
+    overrides = rename_legacy_keys(spec.get("config", {}), GANConfig.LEGACY_KEYS)  # "hidden"
+    config = GANConfig(side=data.side, conditional=spec["conditional"], **overrides)
     options = TrainingOptions(
         device="cpu", seed=spec.get("seed", 42), epochs=spec["epochs"], progress=False
     )

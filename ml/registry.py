@@ -18,7 +18,7 @@ app builds them to check retrain parameters), only when called.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple, get_args
 
@@ -368,11 +368,6 @@ def model_types() -> list[str]:
     return sorted(BY_NAME)
 
 
-def types_that(capability: Capability, among: Iterable[ModelSpec] = SPECS) -> list[str]:
-    """The model types that declare ``capability``, in declaration order."""
-    return [spec.name for spec in among if capability in spec.capabilities]
-
-
 def image_model_types() -> frozenset[str]:
     return frozenset(spec.name for spec in SPECS if spec.serves_images)
 
@@ -409,8 +404,3 @@ def reconstructors() -> dict[str, str]:
     return {
         spec.name.removesuffix("-images"): spec.name for spec in SPECS if spec.can("reconstruct")
     }
-
-
-def train_commands() -> set[str]:
-    """Every ``deeprec train`` command some family needs."""
-    return {spec.command for spec in SPECS}
