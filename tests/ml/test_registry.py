@@ -58,3 +58,9 @@ def test_what_a_spec_names_is_a_field_of_its_config(spec: ModelSpec) -> None:
     assert {flag.field for flag in spec.flags} <= fields
     assert spec.epochs_field is None or spec.epochs_field in fields
     assert not (spec.epochs_field and spec.epochs), "one source of the epoch count"
+
+
+def test_the_autorec_epochs_the_cli_runs_are_the_chosen_ones() -> None:
+    from ml.training.autorec import AUTOREC_EPOCHS
+
+    assert BY_NAME["autorec"].epochs == AUTOREC_EPOCHS
