@@ -21,8 +21,9 @@ from sqlalchemy import select
 
 from app.api.hot_writes import HotWrite, hot_write_user, json_content, parse_hot_write
 from app.db.session import create_db_engine, create_session_factory
-from app.models import Rating
-from tests.app.api.conftest import make_settings, open_client
+from app.models import Rating, User
+from ml.data.schema import RatingsDataset
+from tests.app.api.conftest import load_service_database, make_settings, open_client
 
 pytestmark = pytest.mark.anyio
 
@@ -169,3 +170,61 @@ def test_the_write_parser_takes_only_plain_bodies() -> None:
     )
     for body in (b'{"item_id": 2, "rating": false}', b'{"item_id": true, "rating": 4}', b"{}"):
         assert parse_hot_write(1, body) is None, body
+
+
+async def test_hot_writes_on_each_database(
+    migrated_url: str,
+    tmp_path: Path,
+    planted_dataset: RatingsDataset,
+    checkpoints: dict[str, Path],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """SQLite (on the event loop) and PostgreSQL (one thread trip): a write answered by the hot
+    path for one new user and by the route for another leave the same rows and versions."""
+    engine = create_db_engine(migrated_url)
+    with create_session_factory(engine)() as session:
+        load_service_database(session, planted_dataset, checkpoints, active=("ease",))
+    caplog.set_level(logging.DEBUG, logger="app.api.hot_path")
+    bodies = [
+        {"item_id": 2, "rating": 5},
+        [{"item_id": 4, "rating": 3.5}, {"item_id": 2, "rating": 1}],
+        {"ratings": [{"item_id": 6, "rating": 0.5}]},
+    ]
+    on = make_settings(tmp_path, migrated_url, hot_path=True)
+    off = make_settings(tmp_path, migrated_url, hot_path=False)
+    async for hot in open_client(on):
+        async for plain in open_client(off):
+            users = [(await c.post("/v1/users", json={})).json()["id"] for c in (hot, plain)]
+            for body in bodies:
+                a = await hot.post(f"/v1/users/{users[0]}/ratings", json=body)
+                b = await plain.post(f"/v1/users/{users[1]}/ratings", json=body)
+                assert (a.status_code, b.status_code) == (200, 200)
+                assert a.json() == {**b.json(), "user_id": users[0]}
+                assert a.headers["content-length"] == b.headers["content-length"]
+            unknown = {"item_id": 999_999, "rating": 3}
+            a = await hot.post(f"/v1/users/{users[0]}/ratings", json=unknown)
+            b = await plain.post(f"/v1/users/{users[1]}/ratings", json=unknown)
+            assert (a.status_code, a.content) == (b.status_code, b.content)
+    assert len([r for r in caplog.records if "to the route" in r.getMessage()]) == 1  # unknown
+    with create_session_factory(engine)() as session:
+        rows = {
+            u: session.execute(
+                select(Rating.item_id, Rating.rating, Rating.rated_at)
+                .where(Rating.user_id == u)
+                .order_by(Rating.item_id)
+            ).all()
+            for u in users
+        }
+        versions = [session.get(User, u).ratings_version for u in users]  # type: ignore[union-attr]
+    engine.dispose()
+    assert (
+        [r[:2] for r in rows[users[0]]]
+        == [r[:2] for r in rows[users[1]]]
+        == [
+            (2, 1.0),
+            (4, 3.5),
+            (6, 0.5),
+        ]
+    )
+    assert all(r.rated_at.tzinfo is not None for u in users for r in rows[u])
+    assert versions[0] == versions[1] == len(bodies)
