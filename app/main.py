@@ -7,6 +7,7 @@ database schema or no checkpoint is healthy but not ready: ``/readyz`` says what
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -101,6 +102,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             catalog=app.state.catalog,
             metrics=metrics,
             max_users=settings.cache_precompute_users,
+            # Where the hot path computes misses on the loop, the precompute does too.
+            loop=asyncio.get_running_loop()
+            if reads.on_event_loop and memory_tier(cache) is cache
+            else None,
         )
         registry.add_swap_listener(app.state.precompute.on_swap)
     app.state.serving = Serving(
