@@ -33,7 +33,11 @@ from app.crud.serving import HotReads
 from app.db.session import create_db_engine, create_session_factory
 from app.services.answer_cache import build_answer_cache, memory_tier
 from app.services.catalog import ItemCatalog
-from app.services.cpu_budget import apply_switch_interval, apply_torch_threads
+from app.services.cpu_budget import (
+    apply_switch_interval,
+    apply_torch_threads,
+    freeze_start_up_objects,
+)
 from app.services.errors import InvalidRequestError
 from app.services.metrics import PrometheusMiddleware, ServiceMetrics
 from app.services.model_sync import ActiveVersionSync
@@ -138,9 +142,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             app.state.retrain.train_missing(missing)
     app.state.model_sync = ActiveVersionSync(registry, session_factory, settings.model_sync_s)
     app.state.model_sync.start()
+    unfreeze = freeze_start_up_objects()  # no full-collection pauses over them (cpu_budget)
     try:
         yield
     finally:
+        unfreeze()
         app.state.model_sync.stop()
         await run_in_threadpool(app.state.retrain.shutdown)
         if app.state.precompute is not None:
