@@ -7,6 +7,7 @@ database schema or no checkpoint is healthy but not ready: ``/readyz`` says what
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -32,7 +33,11 @@ from app.crud.serving import HotReads
 from app.db.session import create_db_engine, create_session_factory
 from app.services.answer_cache import build_answer_cache, memory_tier
 from app.services.catalog import ItemCatalog
-from app.services.cpu_budget import apply_switch_interval, apply_torch_threads
+from app.services.cpu_budget import (
+    apply_switch_interval,
+    apply_torch_threads,
+    freeze_start_up_objects,
+)
 from app.services.errors import InvalidRequestError
 from app.services.metrics import PrometheusMiddleware, ServiceMetrics
 from app.services.model_sync import ActiveVersionSync
@@ -101,6 +106,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             catalog=app.state.catalog,
             metrics=metrics,
             max_users=settings.cache_precompute_users,
+            # Where the hot path computes misses on the loop, the precompute does too.
+            loop=asyncio.get_running_loop()
+            if reads.on_event_loop and memory_tier(cache) is cache
+            else None,
         )
         registry.add_swap_listener(app.state.precompute.on_swap)
     app.state.serving = Serving(
@@ -133,9 +142,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             app.state.retrain.train_missing(missing)
     app.state.model_sync = ActiveVersionSync(registry, session_factory, settings.model_sync_s)
     app.state.model_sync.start()
+    unfreeze = freeze_start_up_objects()  # no full-collection pauses over them (cpu_budget)
     try:
         yield
     finally:
+        unfreeze()
         app.state.model_sync.stop()
         await run_in_threadpool(app.state.retrain.shutdown)
         if app.state.precompute is not None:

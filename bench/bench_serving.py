@@ -486,15 +486,22 @@ class Bench:
 
 def stage_breakdown(url: str, root: Path) -> dict[str, dict[str, float]]:
     """Median CPU time (ms, this thread) of each step of a recommendation miss, in-process, over
-    every user: where the endpoint's own work goes (HTTP and framework costs are the rest)."""
+    every user: where the endpoint's own work goes (HTTP and framework costs are the rest).
+
+    With the torch threads a serving worker runs with (``DEEPREC_TORCH_THREADS``, default 1):
+    with more, the thread's CPU time counts the other threads' hand-offs and spinning, and the
+    comparison with the server's CPU per request would not be like for like."""
+    from app.core.config import Settings
     from app.crud import list_active_model_versions
     from app.crud.serving import HotReads
     from app.db.session import create_db_engine, create_session_factory
     from app.services.catalog import ItemCatalog
+    from app.services.cpu_budget import apply_torch_threads
     from app.services.recommendations import Recommendations, _with_metadata, render
     from app.services.registry import ModelRegistry
     from ml.evaluation.evaluate import top_k
 
+    restore = apply_torch_threads(Settings().torch_threads)
     engine = create_db_engine(url)
     sessions = create_session_factory(engine)
     reads = HotReads(engine)
@@ -542,7 +549,92 @@ def stage_breakdown(url: str, root: Path) -> dict[str, dict[str, float]]:
                 steps[key].append(value)
         result[model_type] = {k: float(np.median(v)) / 1e6 for k, v in steps.items()}
     engine.dispose()
+    restore()
     return result
+
+
+def _loads(loads: tuple[float, float, float]) -> str:
+    return ", ".join(f"{x:.1f}" for x in loads)
+
+
+def previous_run() -> dict[str, Any] | None:
+    """The last run's figures (``bench/results/serving.json``), for the comparison table."""
+    from bench.common import RESULTS_DIR
+
+    try:
+        return dict(json.loads((RESULTS_DIR / "serving.json").read_text()))
+    except (OSError, ValueError):
+        return None
+
+
+def previous_section(
+    previous: dict[str, Any] | None,
+    mixed_runs: dict[int, dict[str, dict[str, Any]]],
+    miss_runs: dict[str, dict[str, Any]],
+    retrains: list[dict[str, Any]],
+    stages: dict[str, dict[str, float]],
+) -> str:
+    """The headline figures of this run beside the previous run's (``previous``)."""
+    if not previous:
+        return ""
+    rows = []
+    for workers, runs in mixed_runs.items():
+        before = previous.get("mixed", {}).get(f"{workers} workers", {})
+        for name, run in runs.items():
+            old = before.get(name)
+            if name == "healthz" or old is None:
+                continue
+            old_health = before["healthz"]["rps"]
+            rows.append(
+                {
+                    "figure": f"{workers} worker(s), {name}",
+                    "previous": f"{old['rps']:.0f} req/s ({old['rps'] / old_health:.0%} of "
+                    f"healthz), p99 {old['p99_ms']:.1f} ms, hit {_pct(old['hit_rate'])}, "
+                    f"{old['server_cpu_ms_per_request']:.3f} CPU ms/req",
+                    "this run": f"{run['rps']:.0f} req/s "
+                    f"({run['rps'] / runs['healthz']['rps']:.0%} of healthz), p99 "
+                    f"{run['p99_ms']:.1f} ms, hit {_pct(run['hit_rate'])}, "
+                    f"{run['server_cpu_ms_per_request']:.3f} CPU ms/req",
+                }
+            )
+    old_stages = previous.get("stages_ms", {})
+    for name, run in miss_runs.items():
+        old = previous.get("miss_path", {}).get(name)
+        if name == "healthz" or old is None:
+            continue
+        model = "rbm" if "rbm" in name else "ease"
+        recommend = stages[model]["Recommender.recommend"]
+        old_recommend = old_stages.get(model, {}).get("Recommender.recommend")
+        rows.append(
+            {
+                "figure": f"cache off, {name}",
+                "previous": f"{old['server_cpu_ms_per_request']:.3f} CPU ms/req"
+                + (
+                    f" ({old['server_cpu_ms_per_request'] / old_recommend:.1f}x recommend)"
+                    if old_recommend
+                    else ""
+                ),
+                "this run": f"{run['server_cpu_ms_per_request']:.3f} CPU ms/req "
+                f"({run['server_cpu_ms_per_request'] / recommend:.1f}x recommend)",
+            }
+        )
+    old_retrains = {r["model"]: r for r in previous.get("retrain", [])}
+    for r in retrains:
+        old = old_retrains.get(r["model"])
+        if old is None:
+            continue
+        rows.append(
+            {
+                "figure": f"retrain of {r['model']} under load",
+                "previous": f"p99 {old['p99_ms']:.1f} ms vs idle {old['idle_p99_ms']:.1f} ms, "
+                f"{old['non_2xx'] + old['socket_errors']} failed",
+                "this run": f"p99 {r['p99_ms']:.1f} ms vs idle {r['idle_p99_ms']:.1f} ms, "
+                f"{r['non_2xx'] + r['socket_errors']} failed",
+            }
+        )
+    loads = previous.get("load_before")
+    note = f", load average before {_loads(tuple(loads))}" if loads else ""
+    return f"\n## Previous run ({previous.get('created_at', '?')}{note})\n\n" + markdown_table(rows)
 
 
 def _pct(value: float | None) -> str:
@@ -559,6 +651,8 @@ def main() -> None:
     worker_counts = [int(w) for w in os.environ.get("BENCH_SERVING_WORKERS", "1,2").split(",")]
     zipf = float(os.environ.get("BENCH_SERVING_ZIPF", "1.0"))
     wrk = ensure_wrk()
+    previous = previous_run()
+    load_before = os.getloadavg()
     root = Path(tempfile.mkdtemp(prefix="deeprec-bench-serving-"))
     started = time.monotonic()
     try:
@@ -590,6 +684,7 @@ def main() -> None:
     finally:
         shutil.rmtree(root, ignore_errors=True)
     elapsed = time.monotonic() - started
+    load_after = os.getloadavg()
 
     mixed_rows = []
     for workers, runs in mixed_runs.items():
@@ -675,7 +770,10 @@ def main() -> None:
     body = (
         f"wrk, {connections} connections, {seconds} s per run, one `deeprec serve` per row group "
         f"(SQLite, MovieLens-100K, {n_users} users, {n_items} items). The whole invocation took "
-        f"{elapsed:.0f} s.\n\n"
+        f"{elapsed:.0f} s. wrk (2 threads) runs on the same {os.cpu_count()} cores as the server; "
+        "nothing is pinned: the server's workers, wrk and whatever else runs share the cores as "
+        "the scheduler decides. Load average (1, 5, 15 min) before: "
+        f"{_loads(load_before)}; after: {_loads(load_after)}.\n\n"
         "## Mixed workload, answer cache on (in-process LRU, the default)\n\n"
         f"Users drawn Zipf-skewed (exponent {zipf:g}) from all {n_users} users (a seeded shuffle "
         f"of the ids gives the ranks), {WRITE_SHARE:.0%} of requests are rating writes to "
@@ -707,8 +805,10 @@ def main() -> None:
         "Idle p99: the same server's mixed run above.\n\n"
         + markdown_table(retrain_rows)
         + "\n## Where a recommendation's own work goes\n\n"
-        "Median CPU ms per user, in-process, the same code the endpoint runs on a miss:\n\n"
+        "Median CPU ms per user, in-process, the same code the endpoint runs on a miss, with the "
+        "serving workers' torch threads (`DEEPREC_TORCH_THREADS`, 1):\n\n"
         + markdown_table(stage_rows)
+        + previous_section(previous, mixed_runs, miss_runs, retrains, stages)
         + "\nCommands (each with the Lua script that draws the workload):\n\n"
         + "\n".join(f"- `{c}`" for c in commands)
         + "\n\nThe machine was shared with other work while this ran (parallel engineers' tests "
@@ -722,7 +822,7 @@ def main() -> None:
          "mixed": {f"{w} workers": r for w, r in mixed_runs.items()},
          "miss_path": miss_runs, "retrain": retrains, "versions": versions,
          "target_ratio": TARGET_RATIO, "target_p99_ms": TARGET_P99_MS,
-         "elapsed_s": elapsed},
+         "elapsed_s": elapsed, "load_before": load_before, "load_after": load_after},
         body,
         device="cpu",
         seed=SEED,

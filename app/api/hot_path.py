@@ -11,15 +11,18 @@ It only ever answers what it is sure of. Anything it does not recognise (a param
 differently, a repeated parameter, a value FastAPI would coerce or refuse) and any error (unknown
 user, genre or model, a database error) goes on to the FastAPI route, which computes the answer
 or the 4xx/503 exactly as before and keeps the OpenAPI schema. The route and its declaration stay
-the contract; ``tests/app/api/test_hot_path.py`` checks both give the same answers.
+the contract; ``tests/app/api/test_hot_path.py`` checks both give the same answers. Plainly valid
+rating writes (``POST /v1/users/{user_id}/ratings``) are answered here too: see
+:mod:`app.api.hot_writes`.
 
 Where the work runs:
 - a hit in this worker's memory, with SQLite (``HotReads.on_event_loop``), runs on the event loop:
   the read is cheaper than the hop to a thread;
-- with SQLite and no Redis tier, a miss of a model whose misses cost little CPU
-  (:class:`InlineMisses`) runs on the event loop too. In a thread it would share the GIL with
-  the loop, which answers hits all the time: each time the thread lets the GIL go (every
-  database call, many NumPy kernels) it waits for it again, and a 1 ms answer took tens of ms;
+- with SQLite and no Redis tier, a miss of a model whose misses cost at most
+  ``DEEPREC_INLINE_MISS_MS`` (:class:`InlineMisses`) runs on the event loop too. In a thread
+  it would share the GIL with the loop, which answers hits all the time: each time the thread
+  lets the GIL go (every database call, many NumPy and torch kernels) it waits for it again,
+  and a 2 ms RBM fold-in queued for hundreds of ms behind the hits;
 - everything else (an expensive model's miss, the Redis tier, PostgreSQL's round trip) runs in
   ONE trip to the inference threads, as the route does: a long fold-in (torch lets the GIL go)
   then leaves the loop free to answer hits.
@@ -38,9 +41,11 @@ from urllib.parse import parse_qsl
 
 from anyio import to_thread
 from fastapi.routing import APIRoute
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.api import hot_writes
 from app.api.deps import Serving
+from app.api.routes import ratings as ratings_route
 from app.api.routes import recommendations as route
 from app.services.recommendations import CacheStatus, memory_hit, recommendation_answer
 
@@ -61,6 +66,13 @@ ROUTE = next(
     r
     for r in route.router.routes
     if isinstance(r, APIRoute) and r.path == f"{PREFIX}{{user_id}}{SUFFIX}"
+)
+WRITE_ROUTE = next(
+    r
+    for r in ratings_route.router.routes
+    if isinstance(r, APIRoute)
+    and r.path == f"{hot_writes.PREFIX}{{user_id}}{hot_writes.SUFFIX}"
+    and "POST" in (r.methods or ())
 )
 
 
@@ -163,28 +175,93 @@ def _timed(compute: Callable[[], _T]) -> tuple[_T, float]:
 
 
 class RecommendationHotPath:
-    """Answers plainly valid recommendation requests; passes everything else on unchanged."""
+    """Answers plainly valid recommendation requests and rating writes (``hot_writes``);
+    passes everything else on unchanged."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "GET":
-            request = parse_hot_request(scope["path"], scope["query_string"])
+        if scope["type"] == "http":
             serving: Serving | None = getattr(scope["app"].state, "serving", None)
-            if request is not None and serving is not None and serving.hot_path:
-                try:
-                    body, cache = await hot_answer(serving, request)
-                except Exception:  # the route computes it again and answers the error
-                    log.debug("hot path passes %s on to the route", scope["path"], exc_info=True)
-                else:
-                    scope["route"] = ROUTE
-                    headers = [
-                        (b"x-cache", cache.encode()),
-                        (b"content-length", str(len(body)).encode()),
-                        (b"content-type", b"application/json"),
-                    ]
-                    await send({"type": "http.response.start", "status": 200, "headers": headers})
-                    await send({"type": "http.response.body", "body": body})
-                    return
+            if serving is not None and serving.hot_path:
+                if scope["method"] == "GET":
+                    if await self._read(serving, scope, send):
+                        return
+                elif scope["method"] == "POST":
+                    passed = await self._write(serving, scope, receive, send)
+                    if passed is None:
+                        return
+                    receive = passed
         await self.app(scope, receive, send)
+
+    async def _read(self, serving: Serving, scope: Scope, send: Send) -> bool:
+        """Whether it answered the request (a recommendation it was sure of)."""
+        request = parse_hot_request(scope["path"], scope["query_string"])
+        if request is None:
+            return False
+        try:
+            body, cache = await hot_answer(serving, request)
+        except Exception:  # the route computes it again and answers the error
+            log.debug("hot path passes %s on to the route", scope["path"], exc_info=True)
+            return False
+        scope["route"] = ROUTE
+        await _respond(send, body, [(b"x-cache", cache.encode())])
+        return True
+
+    async def _write(
+        self, serving: Serving, scope: Scope, receive: Receive, send: Send
+    ) -> Receive | None:
+        """``None`` when it answered a rating write, else the ``receive`` to hand the route
+        (the body it read, replayed)."""
+        user_id = hot_writes.hot_write_user(scope["path"])
+        if user_id is None or serving.reads.write_sql is None:
+            return receive
+        if hot_writes.json_content(scope["headers"]) is None:
+            return receive
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away: nothing to answer
+                return None
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replay = _replay(body, receive)
+        request = hot_writes.parse_hot_write(user_id, body)
+        if request is None:
+            log.debug("hot path leaves %s to the route: not a plain body", scope["path"])
+            return replay
+        try:
+            answer = await hot_writes.hot_write(serving, request)
+        except Exception:  # rolled back: the route writes it again or answers the error
+            log.debug("hot path passes %s on to the route", scope["path"], exc_info=True)
+            return replay
+        scope["route"] = WRITE_ROUTE
+        await _respond(send, answer, [])
+        return None
+
+
+async def _respond(send: Send, body: bytes, extra: list[tuple[bytes, bytes]]) -> None:
+    headers = [
+        *extra,
+        (b"content-length", str(len(body)).encode()),
+        (b"content-type", b"application/json"),
+    ]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that hands over ``body`` once, then waits on the client as before."""
+    pending = True
+
+    async def replayed() -> Message:
+        nonlocal pending
+        if pending:
+            pending = False
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replayed

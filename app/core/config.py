@@ -140,12 +140,15 @@ class Settings(BaseSettings):
         description="torch intra-op threads per serving worker (scale with --workers instead).",
     )
     inline_miss_ms: float = Field(
-        default=2.0,
+        default=10.0,
         ge=0,
         le=1000,
-        description="With SQLite, the hot path computes a cache miss on the event loop when that "
-        "model's misses cost at most this much CPU (ms, a running average); slower ones run in "
-        "the inference thread. 0: every miss in the thread.",
+        description="With SQLite and no Redis, the hot path computes a cache miss on the event "
+        "loop when that model's misses cost at most this much CPU (ms, a running average); "
+        "slower ones run in the inference thread. In the thread a miss waits for the GIL each "
+        "time it gives it up while the loop answers hits, and took many times its CPU cost "
+        "(bench/results/serving.md): on the loop it delays the requests behind it once, by its "
+        "cost. 0: every miss in the thread.",
     )
     gil_switch_ms: float = Field(
         default=0.5,

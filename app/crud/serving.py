@@ -9,6 +9,7 @@ an answer is never filed under a version other than the one its ratings belong t
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import Engine, func, select
@@ -16,6 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from app.crud.errors import UnknownUserError
+from app.crud.rating_writes import RatingsWrite, RatingWriteSQL, write_ratings
 from app.models import Rating, User
 
 _PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
@@ -26,8 +28,14 @@ _RATINGS_SQL = (
 )
 
 
+# The event loop's connection waits at most this long for SQLite's write lock (another worker's
+# write holds it for well under a millisecond); past it the write is left to the route's thread.
+LOOP_BUSY_TIMEOUT_MS = 5
+
+
 class HotReads:
-    """The two reads, on ``engine``'s pool (one checkout per read, released at once).
+    """The two reads and the rating write, on ``engine``'s pool (one checkout per call, released
+    at once) or on the event loop's own connection.
 
     ``on_event_loop``: whether the version read is cheap enough for the event loop (SQLite).
     """
@@ -46,6 +54,9 @@ class HotReads:
         # The event loop's own connection, outside the pool: a loop that waited for a pooled
         # connection (all held by threads) would stall every request of the worker.
         self._loop_connection: Any = None
+        self.write_sql = (
+            RatingWriteSQL(engine.dialect, placeholder) if placeholder is not None else None
+        )
 
     def _fetch(self, sql: str, user_id: int, on_loop: bool) -> list[Any]:
         if on_loop:
@@ -72,12 +83,8 @@ class HotReads:
         if not self.on_event_loop:
             raise RuntimeError("reads of this database do not run on the event loop")
         dbapi_error = self.engine.dialect.loaded_dbapi.Error
-        if self._loop_connection is None:
-            connection = self.engine.raw_connection()  # with the engine's pragmas
-            connection.detach()  # ours until close(): never waits in the pool's queue
-            self._loop_connection = connection
         try:
-            cursor = self._loop_connection.cursor()
+            cursor = self._loop().cursor()
             try:
                 cursor.execute(sql, (user_id,))
                 return list(cursor.fetchall())
@@ -86,6 +93,42 @@ class HotReads:
         except dbapi_error as exc:
             self.close()  # a fresh connection next time
             raise DBAPIError.instance(sql, (user_id,), exc, dbapi_error) from exc
+
+    def _loop(self) -> Any:
+        if self._loop_connection is None:
+            connection = self.engine.raw_connection()  # with the engine's pragmas
+            connection.detach()  # ours until close(): never waits in the pool's queue
+            # The loop must not sleep in SQLite's busy handler behind another writer: after a
+            # few ms the write fails here and the route writes it in a thread instead. (Reads
+            # never wait under WAL.)
+            cursor = connection.cursor()
+            cursor.execute(f"PRAGMA busy_timeout={LOOP_BUSY_TIMEOUT_MS}")
+            cursor.close()
+            self._loop_connection = connection
+        return self._loop_connection
+
+    def write_ratings(
+        self, user_id: int, latest: Mapping[int, float], *, on_loop: bool = False
+    ) -> RatingsWrite:
+        """Upsert the user's ratings (``latest``: item id -> a rating in range) and bump their
+        ratings version in ONE transaction; see :mod:`app.crud.rating_writes`. Raises
+        :class:`UnknownUserError`, :class:`UnknownItemError` or ``DBAPIError`` (rolled back)."""
+        if self.write_sql is None:
+            raise RuntimeError("this database's driver has no lean write path")
+        if on_loop and not self.on_event_loop:
+            raise RuntimeError("writes to this database do not run on the event loop")
+        dbapi_error = self.engine.dialect.loaded_dbapi.Error
+        connection = self._loop() if on_loop else self.engine.raw_connection()
+        try:
+            return write_ratings(connection, self.write_sql, user_id, latest)
+        except dbapi_error as exc:
+            if on_loop:
+                self.close()  # a fresh connection next time
+            statement = self.write_sql.bump
+            raise DBAPIError.instance(statement, (user_id,), exc, dbapi_error) from exc
+        finally:
+            if not on_loop:
+                connection.close()  # back to the pool
 
     def close(self) -> None:
         """Close the event loop's connection (the pooled ones belong to the engine)."""

@@ -6,14 +6,23 @@ computes the default answer (k=10, seen items excluded, no genre) of the new ver
 recently active users (``DEEPREC_CACHE_PRECOMPUTE_USERS``). It must not starve the requests: after
 each user it sleeps as long as that user took (at most half a core, and the GIL is free half of
 the time), and it drops a run as soon as a newer version of the same model type arrives.
+
+With SQLite and the in-process cache only (where the hot path computes misses on the event loop),
+each user's answer is computed ON the event loop, one user per callback, the thread only pacing
+them: computed in the thread it waited for the GIL each time it gave it up while the loop
+answered requests (every SQLite call, most NumPy and torch kernels), which made each user cost
+many times its CPU and kept handing the GIL back and forth with the loop.
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import logging
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 
 from sqlalchemy.orm import Session
 
@@ -33,6 +42,8 @@ DEFAULT_K = 10
 # 1 / (1 + PAUSE_RATIO).
 PAUSE_RATIO = 1.0
 MIN_PAUSE_S = 0.0005
+# How long the thread waits for the event loop to run one user's callback (a stopped loop).
+LOOP_WAIT_S = 30.0
 
 
 class Precomputer:
@@ -46,7 +57,11 @@ class Precomputer:
         metrics: ServiceMetrics,
         max_users: int,
         k: int = DEFAULT_K,
+        loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
+        """``loop``: the event loop to compute each answer on (``reads.on_event_loop`` and the
+        cache in this process only), else ``None``: computed in the precompute thread."""
+        self.loop = loop
         self.cache = cache
         self.reads = reads
         self.session_factory = session_factory
@@ -109,6 +124,25 @@ class Precomputer:
                 with self._cond:
                     self._running = False
 
+    @staticmethod
+    def _on_loop(loop: asyncio.AbstractEventLoop, compute: Callable[[], bool]) -> bool:
+        """``compute()`` run as one callback of ``loop``; its result or its exception."""
+        future: concurrent.futures.Future[bool] = concurrent.futures.Future()
+
+        def run() -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                future.set_result(compute())
+            except BaseException as exc:  # handed to the waiting thread
+                future.set_exception(exc)
+
+        loop.call_soon_threadsafe(run)  # RuntimeError once the loop is closed: the run ends
+        try:
+            return future.result(timeout=LOOP_WAIT_S)
+        finally:
+            future.cancel()  # not run yet (a stopped loop): never run
+
     def fill(self, entry: LoadedModel) -> int:
         """Compute and cache the default answer of ``entry`` for the most active users."""
         started = time.perf_counter()
@@ -120,16 +154,19 @@ class Precomputer:
                 log.info("precompute for %s %s: superseded", entry.model_type, entry.version)
                 return computed
             began = time.perf_counter()
+            compute = partial(
+                precompute_answer,
+                reads=self.reads,
+                entry=entry,
+                catalog=self.catalog,
+                metrics=self.metrics,
+                cache=self.cache,
+                user_id=user_id,
+                k=self.k,
+                on_loop=self.loop is not None,
+            )
             try:
-                done = precompute_answer(
-                    reads=self.reads,
-                    entry=entry,
-                    catalog=self.catalog,
-                    metrics=self.metrics,
-                    cache=self.cache,
-                    user_id=user_id,
-                    k=self.k,
-                )
+                done = compute() if self.loop is None else self._on_loop(self.loop, compute)
             except UnknownUserError:  # deleted since the list was read
                 continue
             if done:

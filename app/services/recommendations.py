@@ -308,10 +308,12 @@ def precompute_answer(
     cache: AnswerCache,
     user_id: int,
     k: int,
+    on_loop: bool = False,
 ) -> bool:
     """Fill the cache with the default answer (k, seen excluded, no genre) of ``entry`` for one
-    user; ``True`` when one was computed (not cached yet, and the model knows the user)."""
-    version, seen = reads.ratings_with_version(user_id)
+    user; ``True`` when one was computed (not cached yet, and the model knows the user).
+    ``on_loop``: called on the event loop (see :class:`HotReads`)."""
+    version, seen = reads.ratings_with_version(user_id, on_loop=on_loop)
     key = answer_key(entry, user_id, version, k, True, None)
     if cache.get(key) is not None or not _knows_any(served_recommender(entry), seen):
         return False

@@ -344,8 +344,7 @@ class RetrainManager:
                 if spec.uses_ratings:
                     self._phase(job_id, "exporting ratings")
                     ratings_file = tmp / "ratings.csv"
-                    with self.session_factory() as session:
-                        n = export_ratings(session, ratings_file)
+                    n = self._export_ratings(ratings_file)
                     log.info("retrain job %d: %s on %d ratings", job_id, request.model_type, n)
                 items_file: Path | None = None
                 if spec.uses_items:
@@ -389,6 +388,27 @@ class RetrainManager:
         finally:
             if not registered and out.exists():
                 shutil.rmtree(out, ignore_errors=True)
+
+    def _export_ratings(self, path: Path) -> int:
+        """Every rating as CSV, written by a process of its own (``app.services.export_worker``:
+        in a thread here it held the GIL for seconds and stalled the serving event loop), with
+        the trainer's thread cap and niceness."""
+        command = [self.python, "-m", "app.services.export_worker", str(path)]
+        env = {**os.environ, "DEEPREC_DATABASE_URL": self.settings.resolved_database_url}
+        env.update(cpu_budget.training_env(self.settings))
+        process = worker_process.spawn(command, env)
+        cpu_budget.deprioritise(process.pid, self.settings)
+        try:
+            stdout, stderr = process.communicate(timeout=self.settings.retrain_timeout_s)
+        except subprocess.TimeoutExpired as exc:
+            raise RetrainError(
+                f"exporting the ratings ran past {self.settings.retrain_timeout_s:g} s"
+            ) from exc
+        finally:
+            worker_process.stop(process)  # a no-op once it exited
+        if process.returncode != 0:
+            raise RetrainError(error_line(stderr, process.returncode))
+        return int(stdout.split()[-1])
 
     def _phase(self, job_id: int, phase: str) -> None:
         """Say what the job does now, keeping the last epoch's figures."""

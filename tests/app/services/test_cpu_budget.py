@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from app.services.cpu_budget import (
     apply_switch_interval,
     apply_torch_threads,
     deprioritise,
+    freeze_start_up_objects,
     retrain_threads,
     training_env,
 )
@@ -24,6 +26,16 @@ def test_torch_threads_are_set_and_restored() -> None:
     assert torch.get_num_threads() == 1
     restore()
     assert torch.get_num_threads() == before
+
+
+def test_start_up_objects_leave_the_collectors_reach_until_undone() -> None:
+    kept = [[i] for i in range(100)]  # alive at "start-up"
+    undo = freeze_start_up_objects()
+    try:
+        assert gc.get_freeze_count() >= len(kept)
+    finally:
+        undo()
+    assert gc.get_freeze_count() == 0
 
 
 def test_training_env_caps_every_thread_pool() -> None:
