@@ -43,7 +43,12 @@ from ml.training.fit import all_ratings, check_fit, fit_record
 from ml.training.loop import Validation, fit
 from ml.training.rbm_gibbs import Conditionals, gibbs_chain
 from ml.training.rbm_sampled import sampled_rating_cd_statistics, uses_sampled_cd
-from ml.training.rbm_sparse import data_statistics, dropout_mask, sparse_rating_cd_statistics
+from ml.training.rbm_sparse import (
+    data_statistics,
+    dropout_mask,
+    sparse_rating_cd_gradients,
+    sparse_rating_cd_statistics,
+)
 
 log = logging.getLogger(__name__)
 
@@ -219,6 +224,7 @@ class RBMTrainer:
         self.users = self.world.shard(np.flatnonzero(np.diff(self.train.indptr) > 0))
         self.batch_size = self.world.local_batch_size(self.config.batch_size)
         self.chain: Tensor | None = None
+        self._buffers: dict[str, Tensor] = {}  # the sparse path's gradients, reused per update
         # The paper's model only ever touches rated entries: train it on them (rbm_sparse);
         # the joint model on a large catalogue samples the items its chain visits.
         self.sparse = not needs_dense_cd(self.config)
@@ -268,11 +274,22 @@ class RBMTrainer:
             return {name: torch.zeros_like(params[name]) for name in self._gradient_names}, None
         if self.sparse or self.sampled:
             batch = RatedBatch.from_rows(rows, cfg.n_ratings, self.device)
+            scale = batch.n_users / _raters(batch) if cfg.per_item_rate else None
             if self.sampled:
                 stats = sampled_rating_cd_statistics(self.model, batch, k, self.generator)
-            else:
+            elif cfg.conditional:
                 stats = sparse_rating_cd_statistics(self.model, batch, k, self.generator)
-            scale = batch.n_users / _raters(batch) if cfg.per_item_rate else None
+            else:  # the paper's model: gradients straight into reused buffers
+                params = self.model.cd_parameters()
+                if not self._buffers:
+                    self._buffers = {
+                        name: torch.empty_like(params[name])
+                        for name in ("rating_weight", "rating_bias")
+                    }
+                grads = sparse_rating_cd_gradients(
+                    self.model, batch, k, self.generator, self._buffers
+                )
+                return dict(grads), scale
             return stats.gradients(), scale
         bins = dense_states(rows, cfg.n_ratings, self.device)
         chain = None
@@ -415,13 +432,18 @@ def fit_rbm(
 
 
 def fit_rating_fold_in(
-    train: sp.csr_matrix, config: RBMConfig, options: TrainingOptions = TrainingOptions()
+    train: sp.csr_matrix,
+    config: RBMConfig,
+    options: TrainingOptions = TrainingOptions(),
+    *,
+    item_config: RBMConfig | None = None,
 ) -> RatingFoldIn:
     """The companion rating predictor (``ml.models.rbm_ratings``): the item-based RBM of
-    ``config.item_rbm_config()`` trained on ``train.T`` (items as cases, users as softmax
-    visibles; only rated entries are visible, so CD takes the sparse path), then its fold-in."""
+    ``item_config`` (default ``config.item_rbm_config()``) trained on ``train.T`` (items as
+    cases, users as softmax visibles; only rated entries are visible, so CD takes the sparse
+    path), then its fold-in."""
     items = sp.csr_matrix(train.T)  # (I, U): one case per item
-    model, _ = fit_rbm(items, config.item_rbm_config(), options)
+    model, _ = fit_rbm(items, item_config or config.item_rbm_config(), options)
     return RatingFoldIn.from_item_rbm(
         model, items, prior_strength=config.fold_in_prior, steps=config.fold_in_steps
     )
@@ -434,9 +456,10 @@ def train_rbm_checkpoint(
     *,
     fit: str = "train",
 ) -> Checkpoint:
-    """Train on the protocol's TRAIN fold for ``config.epochs`` epochs (the configuration chosen
-    on the validation pair) and store the test-fold figures in the checkpoint's metrics; with
-    ``fit="all"`` the served models are then trained again on every rating (``ml.training.fit``).
+    """Train on the protocol's TRAIN fold with the configuration chosen on the validation pair,
+    its epochs scaled to the train fold's ratings per unit (``RBMConfig.scaled_to``), and store
+    the test-fold figures in the checkpoint's metrics; with ``fit="all"`` the served models are
+    then trained again on every rating (``ml.training.fit``) for the same epochs.
     """
     check_fit(fit)
     ratings = dataset.ratings
@@ -445,10 +468,18 @@ def train_rbm_checkpoint(
     if ratings["user_id"].nunique() < 2 or ratings["item_id"].nunique() < 2:
         raise ValueError("need at least two users and two items to train")
     split = protocol_split(ratings, seed=PROTOCOL_SEED)
+    n_users, n_items = split.train.shape
+    # The epochs follow the train fold's density; the refit on every rating reuses them.
+    item_config = config.item_rbm_config().scaled_to(split.train.nnz, n_users)
+    config = replace(
+        config.scaled_to(split.train.nnz, n_items),
+        item_rbm_epochs=item_config.epochs,
+        item_rbm_epochs_ratings_per_visible=0.0,
+    )
     started = time.perf_counter()
     model, history = fit_rbm(split.train, config, options)
     ratings_model = (
-        fit_rating_fold_in(split.train, config, options)
+        fit_rating_fold_in(split.train, config, options, item_config=item_config)
         if config.rating_model == "item_rbm"
         else None
     )
@@ -456,6 +487,7 @@ def train_rbm_checkpoint(
     model.eval()
     metrics: dict[str, float] = {}
     if world().is_main:  # under torchrun, only rank 0 measures (and writes the checkpoint)
+        started = time.perf_counter()
         metrics = evaluate_ranking(lambda rows: predict_rows(model, rows), split.train, split.test)
         predict = (
             ratings_model.predict
@@ -463,13 +495,14 @@ def train_rbm_checkpoint(
             else lambda rows: predict_rows(model, rows, "rating")
         )
         metrics.update(evaluate_rating(predict, split.train, split.test))
+        metrics["evaluate_seconds"] = time.perf_counter() - started
     metrics["train_seconds"] = train_seconds
     fitted, fit_all_seconds = split.train, None
     if fit == "all":
         started, fitted = time.perf_counter(), all_ratings(split)
         model, _ = fit_rbm(fitted, config, options)
         if config.rating_model == "item_rbm":
-            ratings_model = fit_rating_fold_in(fitted, config, options)
+            ratings_model = fit_rating_fold_in(fitted, config, options, item_config=item_config)
         model.eval()
         fit_all_seconds = time.perf_counter() - started
     tensors = {name: p.detach().cpu() for name, p in model.state_dict().items()}
@@ -489,6 +522,7 @@ def train_rbm_checkpoint(
             "seed": options.seed,
             "split_seed": PROTOCOL_SEED,
             "history": history,
+            "epochs": {"ranking": config.epochs, "item_rbm": item_config.epochs},
             **fit_record(fit, fitted, fit_all_seconds),
         },
     )
