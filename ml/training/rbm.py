@@ -95,6 +95,52 @@ def rating_cd_statistics(
     return CDStatistics(positive, negative, states)
 
 
+@torch.no_grad()
+def exact_rating_cd_gradients(
+    model: RatingRBM,
+    bins: Tensor,
+    k: int,
+    generator: torch.Generator | None,
+    out: dict[str, Tensor] | None = None,
+) -> dict[str, Tensor]:
+    """``rating_cd_statistics(...).gradients()`` of CD-k from the data without the hybrid
+    objective (``conditional_weight`` 0), in fewer passes over the full-size tensors: both
+    phases' value weights side by side, (2B, I K), times both phases' hiddens (2B, H) is the
+    weight gradient in one product, written into ``out``'s buffers when given. The per-phase
+    path builds two full-size statistics, one of them a strided view, then subtracts them.
+    Same draws from ``generator``, same figures."""
+    cfg = model.config
+    if cfg.conditional_weight > 0:
+        raise ValueError("the hybrid objective needs rating_cd_statistics")
+    n_users = bins.shape[0]
+    n_items, n_k, n_hidden = model.rating_weight.shape
+    mask = dropout_mask(cfg, n_users, bins.device, generator)
+    cond = Conditionals.of_model(model, mask)
+    data = RatedBatch.from_dense(bins)
+    h0 = torch.sigmoid(model.hidden_input_sparse(data.items, data.values, data.offsets))
+    if mask is not None:
+        h0 = h0 * mask  # (B, H)
+    v_probs, r_probs, h_probs, _ = gibbs_chain(cond, bins, h0, k, generator, joint=cfg.model_rated)
+    phases = h0.new_empty(2 * n_users, n_items, n_k)
+    phases[:n_users].zero_()[data.owner, data.items, data.values - 1] = 1.0
+    torch.neg(v_probs.permute(1, 2, 0), out=phases[n_users:])  # (B, I, K)
+    phases = phases.view(2 * n_users, n_items * n_k)
+    hiddens = torch.cat([h0, h_probs]) / n_users  # (2B, H): the batch mean's 1/B
+    grads = out if out is not None else {}
+    if "rating_weight" not in grads:
+        grads["rating_weight"] = torch.empty_like(model.rating_weight)
+    torch.mm(phases.T, hiddens, out=grads["rating_weight"].view(n_items * n_k, n_hidden))
+    grads["rating_bias"] = phases.sum(0).view(n_items, n_k) / n_users
+    grads["hidden_bias"] = hiddens[:n_users].sum(0) - hiddens[n_users:].sum(0)
+    if cfg.model_rated or cfg.conditional:
+        rated = torch.cat([(bins > 0).to(h0.dtype), r_probs.neg()])  # (2B, I)
+        if "rated_weight" not in grads:
+            grads["rated_weight"] = torch.empty_like(model.rated_weight)
+        torch.mm(rated.T, hiddens, out=grads["rated_weight"])
+        grads["rated_bias"] = rated.sum(0) / n_users
+    return grads
+
+
 @dataclass
 class _FreeEnergyProbe:
     """Same-size rating vectors of the same users: validation ratings vs a random subset of the
@@ -292,6 +338,16 @@ class RBMTrainer:
                 return dict(grads), scale
             return stats.gradients(), scale
         bins = dense_states(rows, cfg.n_ratings, self.device)
+        if not cfg.persistent and cfg.conditional_weight == 0:
+            if not self._buffers:
+                params = self.model.cd_parameters()
+                self._buffers = {
+                    name: torch.empty_like(params[name])
+                    for name in ("rating_weight", "rated_weight")
+                }
+            grads = exact_rating_cd_gradients(self.model, bins, k, self.generator, self._buffers)
+            scale = bins.shape[0] / _dense_raters(bins) if cfg.per_item_rate else None
+            return {name: grads[name] for name in self._gradient_names}, scale
         chain = None
         if cfg.persistent:
             if self.chain is None or self.chain.shape[0] != bins.shape[0]:
