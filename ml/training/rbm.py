@@ -270,7 +270,7 @@ class RBMTrainer:
         self.users = self.world.shard(np.flatnonzero(np.diff(self.train.indptr) > 0))
         self.batch_size = self.world.local_batch_size(self.config.batch_size)
         self.chain: Tensor | None = None
-        self._buffers: dict[str, Tensor] = {}  # the sparse path's gradients, reused per update
+        self._buffers: dict[str, Tensor] = {}  # full-size CD gradients, reused every update
         # The paper's model only ever touches rated entries: train it on them (rbm_sparse);
         # the joint model on a large catalogue samples the items its chain visits.
         self.sparse = not needs_dense_cd(self.config)
