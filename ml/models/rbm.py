@@ -39,6 +39,7 @@ The models hold parameters and the pure conditionals only; contrastive divergenc
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -198,6 +199,11 @@ class RBMConfig:
         the catalogue anyway; 0 always samples.
     sampled_cd_negatives: with sampled CD, unrated items drawn per batch, as a multiple of the
         number of items the batch's users rated.
+    epochs_ratings_per_visible, item_rbm_epochs_ratings_per_visible: the ratings per visible
+        unit (per item for this model, per user for the companion) of the data ``epochs`` and
+        ``item_rbm_epochs`` were tuned on (MovieLens-100K's train fold: 44.8 and 79.9). An
+        epoch updates each unit once per rating it has, so on denser data the run is shortened
+        in proportion, its schedules with it (``scaled_to``); never lengthened. 0: off.
     """
 
     n_items: int = 0
@@ -231,6 +237,8 @@ class RBMConfig:
     fold_in_reference: float | None = None
     sampled_cd_min_items: int = 5000
     sampled_cd_negatives: float = 1.0
+    epochs_ratings_per_visible: float = 45.0
+    item_rbm_epochs_ratings_per_visible: float = 80.0
 
     def __post_init__(self) -> None:
         if self.n_items < 0 or self.n_hidden <= 0 or self.n_ratings < 2:
@@ -268,6 +276,8 @@ class RBMConfig:
             raise ValueError("need sampled_cd_min_items >= 0 and sampled_cd_negatives >= 0")
         if self.fold_in_reference is not None and not self.fold_in_reference >= 0:
             raise ValueError("fold_in_reference must be >= 0 or null")
+        if not min(self.epochs_ratings_per_visible, self.item_rbm_epochs_ratings_per_visible) >= 0:
+            raise ValueError("the epochs' ratings per visible unit must be >= 0")
 
     def cd_k(self, epoch: int) -> int:
         """k of CD-k at ``epoch`` (1-based): 1, 3, 5, ... every ``cd_k_step_epochs`` epochs."""
@@ -277,6 +287,32 @@ class RBMConfig:
         """Linear decay from ``learning_rate`` (epoch 1) to ``final_lr_fraction`` of it."""
         progress = (epoch - 1) / max(self.epochs - 1, 1)
         return self.learning_rate * (1 - (1 - self.final_lr_fraction) * min(progress, 1.0))
+
+    def scaled_to(self, n_ratings: int, n_visible: int) -> RBMConfig:
+        """This configuration for data with ``n_ratings`` over ``n_visible`` visible units:
+        ``epochs`` times ``epochs_ratings_per_visible`` / (n_ratings / n_visible), rounded up,
+        at most ``epochs``; the CD-k and momentum schedules shrink with it. The result has the
+        reference off (0), so a refit that reuses it runs the same epochs.
+
+        Why: one epoch updates each visible unit once per rating it has, so MovieLens-1M (202
+        ratings per item in its train fold) gives the ranking model's weights 4.5x the updates
+        per epoch that MovieLens-100K (44.8) does; 20 epochs there cost 20 minutes for no gain
+        on the test fold (bench/results/rbm_scale.md).
+        """
+        reference = self.epochs_ratings_per_visible
+        if not reference or n_ratings <= 0 or n_visible <= 0:
+            return self
+        epochs = min(self.epochs, math.ceil(self.epochs * reference * n_visible / n_ratings))
+        if epochs >= self.epochs:
+            return replace(self, epochs_ratings_per_visible=0.0)
+        fraction = epochs / self.epochs
+        return replace(
+            self,
+            epochs=epochs,
+            cd_k_step_epochs=max(1, round(self.cd_k_step_epochs * fraction)),
+            momentum_switch_epoch=max(1, round(self.momentum_switch_epoch * fraction)),
+            epochs_ratings_per_visible=0.0,
+        )
 
     def item_rbm_config(self) -> RBMConfig:
         """The companion item-based rating RBM's configuration (``rating_model="item_rbm"``)."""
@@ -295,6 +331,7 @@ class RBMConfig:
             persistent=False,
             rating_model="joint",
             fold_in_reference=0.0,
+            epochs_ratings_per_visible=self.item_rbm_epochs_ratings_per_visible,
         )
 
     def momentum_at(self, epoch: int) -> float:

@@ -18,6 +18,8 @@ retraining, and for a training user it beats the trained unit itself (validation
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import scipy.sparse as sp
 import torch
@@ -27,6 +29,19 @@ from torch import Tensor, nn
 from ml.models.rbm import RatedBatch, RatingRBM
 
 TENSOR_PREFIX = "ratings."  # the fold-in predictor's tensors inside an rbm checkpoint
+FOLD_IN_GROUP = 32  # users per padded group in the fold-in's likelihood (``_padded_groups``)
+
+
+@dataclass(frozen=True)
+class _RatingGroup:
+    """Users of one padded group: their rows in the batch (g,), the codes of the items they
+    rated (g, L, H) (zeros past a user's last rating), the rated values 0..K-1 (g, L, 1) and a
+    mask of the real pairs (g, L)."""
+
+    users: Tensor
+    codes: Tensor
+    values: Tensor
+    mask: Tensor
 
 
 class RatingFoldIn(nn.Module):
@@ -94,15 +109,57 @@ class RatingFoldIn(nn.Module):
         W (B, K, H) and b (B, K). A user without ratings keeps the prior unit."""
         return self.fold_in_rated(RatedBatch.from_dense(bins))
 
-    def _rated_logits(self, weight: Tensor, bias: Tensor, batch: RatedBatch) -> Tensor:
-        """Logits of the K values of each rated (user, item) pair, (nnz, K)."""
-        codes = self.item_codes[batch.items]  # (nnz, H)
-        return (weight[batch.owner] * codes.unsqueeze(1)).sum(-1) + bias[batch.owner]
+    def _padded_groups(self, batch: RatedBatch) -> list[_RatingGroup]:
+        """The batch's rated pairs as groups of users of similar rating counts, each padded to
+        its longest user: one batched matrix product per group gives every pair's logits."""
+        counts = torch.bincount(batch.owner, minlength=batch.n_users)  # (B,)
+        order = torch.argsort(counts, stable=True)
+        rank = torch.empty_like(order)
+        rank[order] = torch.arange(len(order), device=order.device)
+        slot_of_pair = rank[batch.owner]  # (nnz,) the owner's place in ``order``
+        position = torch.arange(len(batch.owner), device=counts.device) - batch.offsets[batch.owner]
+        target = batch.values - 1
+        groups = []
+        for start in range(0, batch.n_users, FOLD_IN_GROUP):
+            users = order[start : start + FOLD_IN_GROUP]
+            length = int(counts[users].max())
+            if length == 0:  # users without ratings keep the prior unit
+                continue
+            pairs = torch.nonzero(
+                (slot_of_pair >= start) & (slot_of_pair < start + len(users))
+            ).squeeze(1)
+            row, col = slot_of_pair[pairs] - start, position[pairs]
+            codes = self.item_codes.new_zeros(len(users), length, self.item_codes.shape[1])
+            codes[row, col] = self.item_codes[batch.items[pairs]]
+            values = torch.zeros(len(users), length, 1, dtype=torch.long, device=codes.device)
+            values[row, col, 0] = target[pairs]
+            mask = codes.new_zeros(len(users), length)
+            mask[row, col] = 1.0
+            groups.append(_RatingGroup(users, codes, values, mask))
+        return groups
+
+    @staticmethod
+    def _negative_log_likelihood(
+        weight: Tensor, bias: Tensor, groups: list[_RatingGroup]
+    ) -> Tensor:
+        """-sum over the rated pairs of log p(v_u = r_ui | h_i), for units W (B, K, H), b (B, K)."""
+        nll = weight.new_zeros(())
+        for group in groups:
+            logits = torch.baddbmm(
+                bias[group.users].unsqueeze(1),  # (g, 1, K)
+                group.codes,  # (g, L, H)
+                weight[group.users].transpose(1, 2),  # (g, H, K)
+            )  # (g, L, K)
+            log_p = F.log_softmax(logits, -1).gather(2, group.values).squeeze(2)  # (g, L)
+            nll = nll - (log_p * group.mask).sum()
+        return nll
 
     def fold_in_rated(self, batch: RatedBatch) -> tuple[Tensor, Tensor]:
         """``fold_in`` from the users' rated triples: the likelihood reads only the rated pairs,
-        so each L-BFGS evaluation costs O(nnz K H) rather than O(B K I H)."""
-        target = (batch.values - 1).unsqueeze(1)  # (nnz, 1)
+        so each L-BFGS evaluation costs O(nnz K H) rather than O(B K I H); the pairs are laid
+        out per user (``_padded_groups``) so that cost is batched matrix products, not a
+        gathered (nnz, K, H) copy of the users' weights per evaluation."""
+        groups = self._padded_groups(batch)
         n = batch.n_users
         weight = self.weight_prior.expand(n, -1, -1).clone().requires_grad_(True)
         bias = self.bias_prior.expand(n, -1).clone().requires_grad_(True)
@@ -112,8 +169,7 @@ class RatingFoldIn(nn.Module):
 
         def loss_fn() -> Tensor:
             optimiser.zero_grad()
-            log_p = F.log_softmax(self._rated_logits(weight, bias, batch), 1)  # (nnz, K)
-            nll = -log_p.gather(1, target).sum()
+            nll = self._negative_log_likelihood(weight, bias, groups)
             prior = ((weight - self.weight_prior) ** 2).sum() + (
                 (bias - self.bias_prior) ** 2
             ).sum()

@@ -43,7 +43,12 @@ from ml.training.fit import all_ratings, check_fit, fit_record
 from ml.training.loop import Validation, fit
 from ml.training.rbm_gibbs import Conditionals, gibbs_chain
 from ml.training.rbm_sampled import sampled_rating_cd_statistics, uses_sampled_cd
-from ml.training.rbm_sparse import data_statistics, dropout_mask, sparse_rating_cd_statistics
+from ml.training.rbm_sparse import (
+    data_statistics,
+    dropout_mask,
+    sparse_rating_cd_gradients,
+    sparse_rating_cd_statistics,
+)
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +93,52 @@ def rating_cd_statistics(
         conditional = cond.statistics(v_c, r_c, h_c, weight)
         negative = {name: negative[name] + conditional[name] for name in negative}
     return CDStatistics(positive, negative, states)
+
+
+@torch.no_grad()
+def exact_rating_cd_gradients(
+    model: RatingRBM,
+    bins: Tensor,
+    k: int,
+    generator: torch.Generator | None,
+    out: dict[str, Tensor] | None = None,
+) -> dict[str, Tensor]:
+    """``rating_cd_statistics(...).gradients()`` of CD-k from the data without the hybrid
+    objective (``conditional_weight`` 0), in fewer passes over the full-size tensors: both
+    phases' value weights side by side, (2B, I K), times both phases' hiddens (2B, H) is the
+    weight gradient in one product, written into ``out``'s buffers when given. The per-phase
+    path builds two full-size statistics, one of them a strided view, then subtracts them.
+    Same draws from ``generator``, same figures."""
+    cfg = model.config
+    if cfg.conditional_weight > 0:
+        raise ValueError("the hybrid objective needs rating_cd_statistics")
+    n_users = bins.shape[0]
+    n_items, n_k, n_hidden = model.rating_weight.shape
+    mask = dropout_mask(cfg, n_users, bins.device, generator)
+    cond = Conditionals.of_model(model, mask)
+    data = RatedBatch.from_dense(bins)
+    h0 = torch.sigmoid(model.hidden_input_sparse(data.items, data.values, data.offsets))
+    if mask is not None:
+        h0 = h0 * mask  # (B, H)
+    v_probs, r_probs, h_probs, _ = gibbs_chain(cond, bins, h0, k, generator, joint=cfg.model_rated)
+    phases = h0.new_empty(2 * n_users, n_items, n_k)
+    phases[:n_users].zero_()[data.owner, data.items, data.values - 1] = 1.0
+    torch.neg(v_probs.permute(1, 2, 0), out=phases[n_users:])  # (B, I, K)
+    phases = phases.view(2 * n_users, n_items * n_k)
+    hiddens = torch.cat([h0, h_probs]) / n_users  # (2B, H): the batch mean's 1/B
+    grads = out if out is not None else {}
+    if "rating_weight" not in grads:
+        grads["rating_weight"] = torch.empty_like(model.rating_weight)
+    torch.mm(phases.T, hiddens, out=grads["rating_weight"].view(n_items * n_k, n_hidden))
+    grads["rating_bias"] = phases.sum(0).view(n_items, n_k) / n_users
+    grads["hidden_bias"] = hiddens[:n_users].sum(0) - hiddens[n_users:].sum(0)
+    if cfg.model_rated or cfg.conditional:
+        rated = torch.cat([(bins > 0).to(h0.dtype), r_probs.neg()])  # (2B, I)
+        if "rated_weight" not in grads:
+            grads["rated_weight"] = torch.empty_like(model.rated_weight)
+        torch.mm(rated.T, hiddens, out=grads["rated_weight"])
+        grads["rated_bias"] = rated.sum(0) / n_users
+    return grads
 
 
 @dataclass
@@ -219,6 +270,7 @@ class RBMTrainer:
         self.users = self.world.shard(np.flatnonzero(np.diff(self.train.indptr) > 0))
         self.batch_size = self.world.local_batch_size(self.config.batch_size)
         self.chain: Tensor | None = None
+        self._buffers: dict[str, Tensor] = {}  # full-size CD gradients, reused every update
         # The paper's model only ever touches rated entries: train it on them (rbm_sparse);
         # the joint model on a large catalogue samples the items its chain visits.
         self.sparse = not needs_dense_cd(self.config)
@@ -268,13 +320,34 @@ class RBMTrainer:
             return {name: torch.zeros_like(params[name]) for name in self._gradient_names}, None
         if self.sparse or self.sampled:
             batch = RatedBatch.from_rows(rows, cfg.n_ratings, self.device)
+            scale = batch.n_users / _raters(batch) if cfg.per_item_rate else None
             if self.sampled:
                 stats = sampled_rating_cd_statistics(self.model, batch, k, self.generator)
-            else:
+            elif cfg.conditional:
                 stats = sparse_rating_cd_statistics(self.model, batch, k, self.generator)
-            scale = batch.n_users / _raters(batch) if cfg.per_item_rate else None
+            else:  # the paper's model: gradients straight into reused buffers
+                params = self.model.cd_parameters()
+                if not self._buffers:
+                    self._buffers = {
+                        name: torch.empty_like(params[name])
+                        for name in ("rating_weight", "rating_bias")
+                    }
+                grads = sparse_rating_cd_gradients(
+                    self.model, batch, k, self.generator, self._buffers
+                )
+                return dict(grads), scale
             return stats.gradients(), scale
         bins = dense_states(rows, cfg.n_ratings, self.device)
+        if not cfg.persistent and cfg.conditional_weight == 0:
+            if not self._buffers:
+                params = self.model.cd_parameters()
+                self._buffers = {
+                    name: torch.empty_like(params[name])
+                    for name in ("rating_weight", "rated_weight")
+                }
+            grads = exact_rating_cd_gradients(self.model, bins, k, self.generator, self._buffers)
+            scale = bins.shape[0] / _dense_raters(bins) if cfg.per_item_rate else None
+            return {name: grads[name] for name in self._gradient_names}, scale
         chain = None
         if cfg.persistent:
             if self.chain is None or self.chain.shape[0] != bins.shape[0]:
@@ -415,13 +488,18 @@ def fit_rbm(
 
 
 def fit_rating_fold_in(
-    train: sp.csr_matrix, config: RBMConfig, options: TrainingOptions = TrainingOptions()
+    train: sp.csr_matrix,
+    config: RBMConfig,
+    options: TrainingOptions = TrainingOptions(),
+    *,
+    item_config: RBMConfig | None = None,
 ) -> RatingFoldIn:
     """The companion rating predictor (``ml.models.rbm_ratings``): the item-based RBM of
-    ``config.item_rbm_config()`` trained on ``train.T`` (items as cases, users as softmax
-    visibles; only rated entries are visible, so CD takes the sparse path), then its fold-in."""
+    ``item_config`` (default ``config.item_rbm_config()``) trained on ``train.T`` (items as
+    cases, users as softmax visibles; only rated entries are visible, so CD takes the sparse
+    path), then its fold-in."""
     items = sp.csr_matrix(train.T)  # (I, U): one case per item
-    model, _ = fit_rbm(items, config.item_rbm_config(), options)
+    model, _ = fit_rbm(items, item_config or config.item_rbm_config(), options)
     return RatingFoldIn.from_item_rbm(
         model, items, prior_strength=config.fold_in_prior, steps=config.fold_in_steps
     )
@@ -434,9 +512,10 @@ def train_rbm_checkpoint(
     *,
     fit: str = "train",
 ) -> Checkpoint:
-    """Train on the protocol's TRAIN fold for ``config.epochs`` epochs (the configuration chosen
-    on the validation pair) and store the test-fold figures in the checkpoint's metrics; with
-    ``fit="all"`` the served models are then trained again on every rating (``ml.training.fit``).
+    """Train on the protocol's TRAIN fold with the configuration chosen on the validation pair,
+    its epochs scaled to the train fold's ratings per unit (``RBMConfig.scaled_to``), and store
+    the test-fold figures in the checkpoint's metrics; with ``fit="all"`` the served models are
+    then trained again on every rating (``ml.training.fit``) for the same epochs.
     """
     check_fit(fit)
     ratings = dataset.ratings
@@ -445,10 +524,18 @@ def train_rbm_checkpoint(
     if ratings["user_id"].nunique() < 2 or ratings["item_id"].nunique() < 2:
         raise ValueError("need at least two users and two items to train")
     split = protocol_split(ratings, seed=PROTOCOL_SEED)
+    n_users, n_items = split.train.shape
+    # The epochs follow the train fold's density; the refit on every rating reuses them.
+    item_config = config.item_rbm_config().scaled_to(split.train.nnz, n_users)
+    config = replace(
+        config.scaled_to(split.train.nnz, n_items),
+        item_rbm_epochs=item_config.epochs,
+        item_rbm_epochs_ratings_per_visible=0.0,
+    )
     started = time.perf_counter()
     model, history = fit_rbm(split.train, config, options)
     ratings_model = (
-        fit_rating_fold_in(split.train, config, options)
+        fit_rating_fold_in(split.train, config, options, item_config=item_config)
         if config.rating_model == "item_rbm"
         else None
     )
@@ -456,6 +543,7 @@ def train_rbm_checkpoint(
     model.eval()
     metrics: dict[str, float] = {}
     if world().is_main:  # under torchrun, only rank 0 measures (and writes the checkpoint)
+        started = time.perf_counter()
         metrics = evaluate_ranking(lambda rows: predict_rows(model, rows), split.train, split.test)
         predict = (
             ratings_model.predict
@@ -463,13 +551,14 @@ def train_rbm_checkpoint(
             else lambda rows: predict_rows(model, rows, "rating")
         )
         metrics.update(evaluate_rating(predict, split.train, split.test))
+        metrics["evaluate_seconds"] = time.perf_counter() - started
     metrics["train_seconds"] = train_seconds
     fitted, fit_all_seconds = split.train, None
     if fit == "all":
         started, fitted = time.perf_counter(), all_ratings(split)
         model, _ = fit_rbm(fitted, config, options)
         if config.rating_model == "item_rbm":
-            ratings_model = fit_rating_fold_in(fitted, config, options)
+            ratings_model = fit_rating_fold_in(fitted, config, options, item_config=item_config)
         model.eval()
         fit_all_seconds = time.perf_counter() - started
     tensors = {name: p.detach().cpu() for name, p in model.state_dict().items()}
@@ -489,6 +578,7 @@ def train_rbm_checkpoint(
             "seed": options.seed,
             "split_seed": PROTOCOL_SEED,
             "history": history,
+            "epochs": {"ranking": config.epochs, "item_rbm": item_config.epochs},
             **fit_record(fit, fitted, fit_all_seconds),
         },
     )

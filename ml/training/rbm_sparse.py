@@ -127,3 +127,61 @@ def sparse_rating_cd_statistics(
         h = torch.bernoulli(h_probs, generator=generator)
     negative = _statistics(model, batch, v_probs, h_probs)
     return CDStatistics(positive, negative, values)
+
+
+@torch.no_grad()
+def sparse_rating_cd_gradients(
+    model: RatingRBM,
+    batch: RatedBatch,
+    k: int,
+    generator: torch.Generator | None,
+    out: dict[str, Tensor] | None = None,
+) -> dict[str, Tensor]:
+    """``sparse_rating_cd_statistics(...).gradients()``, computed over the C items the batch
+    rated: the K value logits of every (user, visited item) by one (B, H) x (H, C K) product
+    per Gibbs step, and both phases' statistics by one (C K, 2B) x (2B, H) product, copied into
+    the full-size gradients (``out``'s tensors when given: reused buffers, no fresh pages).
+
+    Same figures (and the same draws from ``generator``) as the per-triple path, which
+    gathers an (nnz, K, H) copy of the weights and forms (nnz K, H) outer products per update:
+    on MovieLens-1M's item RBM those copies and the full-size temporaries cost most of an
+    update (bench/results/rbm_scale.md).
+    """
+    cfg = model.config
+    if cfg.model_rated or cfg.conditional or cfg.hidden_dropout > 0:
+        raise ValueError("the sparse CD path is for model_rated=false without hidden dropout")
+    n_items, n_k, n_hidden = model.rating_weight.shape
+    n_users = batch.n_users
+    columns, inverse = torch.unique(batch.items, return_inverse=True)  # (C,), (nnz,)
+    n_columns = len(columns)
+    weight = model.rating_weight[columns].reshape(n_columns * n_k, n_hidden)  # (C K, H)
+    bias = model.rating_bias[columns]  # (C, K)
+    # Positive phase: hiddens driven by the data.
+    h0 = _hidden_probs(model, batch, batch.values)  # (B, H)
+    # Negative phase: k Gibbs steps that resample the values of the rated items only.
+    h = torch.bernoulli(h0, generator=generator)
+    v_probs, h_probs = torch.empty(0), h0
+    for _ in range(k):
+        logits = (h @ weight.T).view(n_users, n_columns, n_k)[batch.owner, inverse]  # (nnz, K)
+        v_probs = torch.softmax(logits + bias[inverse], -1)
+        values = _sample_values(v_probs, generator)  # (nnz,)
+        h_probs = _hidden_probs(model, batch, values)
+        h = torch.bernoulli(h_probs, generator=generator)
+    # Both phases' value weights per (user, visited item, value): data one-hot, minus the
+    # chain's value probabilities; rows 0..B-1 pair with h0, B..2B-1 with the chain's h.
+    phases = h0.new_zeros(2 * n_users, n_columns, n_k)
+    phases[batch.owner, inverse, batch.values - 1] = 1.0
+    phases[batch.owner + n_users, inverse] = -v_probs
+    phases = phases.view(2 * n_users, n_columns * n_k)
+    scale = 1.0 / n_users
+    rows = (phases.T @ torch.cat([h0, h_probs])) * scale  # (C K, H)
+    grads = out if out is not None else {}
+    if out is None:
+        grads["rating_weight"] = torch.empty_like(model.rating_weight)
+        grads["rating_bias"] = torch.empty_like(model.rating_bias)
+    grads["rating_weight"].zero_().view(n_items, n_k * n_hidden).index_copy_(
+        0, columns, rows.view(n_columns, n_k * n_hidden)
+    )
+    grads["rating_bias"].zero_().index_copy_(0, columns, (phases.sum(0) * scale).view(-1, n_k))
+    grads["hidden_bias"] = (h0.sum(0) - h_probs.sum(0)) * scale
+    return grads

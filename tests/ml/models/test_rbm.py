@@ -165,3 +165,18 @@ def test_rated_batch_leaves_its_input_rows_unchanged() -> None:
     assert batch.items.tolist() == [1] and batch.values.tolist() == [4]
     for now, then in zip((rows.data, rows.indices, rows.indptr), before, strict=True):
         np.testing.assert_array_equal(now, then)
+
+
+def test_epochs_shrink_with_the_ratings_per_visible_unit_and_never_grow() -> None:
+    config = RBMConfig()  # epochs 20 tuned at 45 ratings per item
+    assert config.scaled_to(75_353, 1_682).epochs == 20  # MovieLens-100K's train fold
+    assert config.scaled_to(1_000, 1_682).epochs == 20  # sparser data: never lengthened
+    dense = config.scaled_to(750_440, 3_706)  # 202 ratings per item
+    assert dense.epochs == 5  # ceil(20 * 45 / 202.5)
+    assert [dense.cd_k(e) for e in range(1, 6)] == [1, 3, 3, 3, 3]
+    assert dense.epochs_ratings_per_visible == 0  # a refit with it runs the same epochs
+    assert dense.scaled_to(750_440, 3_706) == dense
+    assert RBMConfig(epochs_ratings_per_visible=0).scaled_to(750_440, 3_706).epochs == 20
+    items = config.item_rbm_config()  # the companion: ratings per user
+    assert items.scaled_to(75_353, 943).epochs == 20
+    assert items.scaled_to(750_440, 6_040).epochs == 13

@@ -5,14 +5,28 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import pytest
+import scipy.sparse as sp
 import torch
 
 from ml.data.splits import protocol_split
 from ml.evaluation.evaluate import top_k
-from ml.models.rbm import BernoulliRBM, BernoulliRBMConfig, RBMConfig, dense_states, predict_rows
+from ml.models.rbm import (
+    BernoulliRBM,
+    BernoulliRBMConfig,
+    RatingRBM,
+    RBMConfig,
+    dense_states,
+    predict_rows,
+)
 from ml.training.base import TrainingOptions
 from ml.training.cd import MomentumSGD, bernoulli_cd_statistics, train_bernoulli_rbm
-from ml.training.rbm import RBMTrainer, fit_rbm, rating_cd_statistics
+from ml.training.rbm import (
+    RBMTrainer,
+    exact_rating_cd_gradients,
+    fit_rbm,
+    rating_cd_statistics,
+)
 from tests.conftest import planted_frame
 
 OPTIONS = TrainingOptions(device="cpu", seed=3, progress=False)
@@ -104,3 +118,27 @@ def test_early_stopping_in_the_shared_loop_returns_the_best_epochs_model() -> No
     again, _ = fit_rbm(split.train, replace(config, epochs=best + 1), OPTIONS)
     for name, tensor in model.state_dict().items():  # the best epoch's weights came back
         torch.testing.assert_close(tensor, again.state_dict()[name])
+
+
+@pytest.mark.parametrize(("model_rated", "k"), [(True, 1), (True, 3), (False, 1), (False, 3)])
+def test_the_one_product_gradients_are_the_two_phase_ones(model_rated: bool, k: int) -> None:
+    config = RBMConfig(
+        n_items=30,
+        n_hidden=6,
+        model_rated=model_rated,
+        ranking_score="p_rated" if model_rated else "expected_rating",
+    )  # hidden dropout 0.4: the dense path
+    model = RatingRBM(config, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        model.rating_weight.normal_(0, 0.5, generator=torch.Generator().manual_seed(1))
+    rng = np.random.default_rng(2)
+    rows = rng.integers(1, 6, (9, 30)) * (rng.random((9, 30)) < 0.3)
+    bins = dense_states(sp.csr_matrix(rows.astype(np.float32)), 5, "cpu")
+    reference = rating_cd_statistics(model, bins, k, torch.Generator().manual_seed(3))
+    stale = {"rating_weight": torch.full_like(model.rating_weight, 7.0)}
+    grads = exact_rating_cd_gradients(model, bins, k, torch.Generator().manual_seed(3), stale)
+    assert grads["rating_weight"] is stale["rating_weight"]  # written in place
+    expected = reference.gradients()
+    assert set(expected) <= set(grads)
+    for name in expected:
+        torch.testing.assert_close(grads[name], expected[name])

@@ -56,7 +56,7 @@ def test_sparse_free_energy_matches_the_dense_one() -> None:
 
 
 def test_the_fold_in_likelihood_reads_the_rated_pairs_only() -> None:
-    rows = _random_rows()
+    rows = _random_rows(n_users=70)  # several padded groups of users
     gen = torch.Generator().manual_seed(2)
     fold_in = RatingFoldIn(
         torch.rand(rows.shape[1], 4, generator=gen),
@@ -67,8 +67,12 @@ def test_the_fold_in_likelihood_reads_the_rated_pairs_only() -> None:
     bias = torch.randn(rows.shape[0], 5, generator=gen)
     batch = RatedBatch.from_rows(rows, 5, torch.device("cpu"))
     dense = fold_in._logits(weight, bias)  # (B, K, I)
-    expected = dense[batch.owner, :, batch.items]  # (nnz, K)
-    torch.testing.assert_close(fold_in._rated_logits(weight, bias, batch), expected)
+    rated = torch.log_softmax(dense[batch.owner, :, batch.items], -1)  # (nnz, K)
+    expected = -rated.gather(1, (batch.values - 1).unsqueeze(1)).sum()
+    groups = fold_in._padded_groups(batch)
+    assert sum(int(g.mask.sum()) for g in groups) == len(batch.items)  # every pair, once
+    nll = fold_in._negative_log_likelihood(weight, bias, groups)
+    torch.testing.assert_close(nll, expected)
 
 
 def test_sampled_columns_hold_every_rated_item_then_weighted_others() -> None:

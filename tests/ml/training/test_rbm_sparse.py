@@ -11,7 +11,7 @@ from ml.data.splits import protocol_split
 from ml.models.rbm import RatedBatch, RatingRBM, RBMConfig, dense_states, predict_rows
 from ml.training.base import TrainingOptions
 from ml.training.rbm import RBMTrainer, fit_rbm, rating_cd_statistics
-from ml.training.rbm_sparse import sparse_rating_cd_statistics
+from ml.training.rbm_sparse import sparse_rating_cd_gradients, sparse_rating_cd_statistics
 from tests.conftest import planted_frame
 
 PAPER = RBMConfig(
@@ -89,3 +89,18 @@ def test_trainer_takes_the_sparse_path_and_fits_the_ratings() -> None:
     assert history[-1]["train_rmse"] < history[0]["train_rmse"]
     expected = predict_rows(model, split.train, "rating")
     assert np.isfinite(expected).all() and expected.min() >= 1 and expected.max() <= 5
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_the_batched_gradients_are_the_per_triple_ones(k: int) -> None:
+    model, rows = _model(PAPER), _rows()
+    with torch.no_grad():
+        model.rating_weight.normal_(0, 0.5, generator=torch.Generator().manual_seed(2))
+    batch = RatedBatch.from_rows(rows, 5, torch.device("cpu"))
+    reference = sparse_rating_cd_statistics(model, batch, k, torch.Generator().manual_seed(3))
+    buffers = {"rating_weight": torch.full_like(model.rating_weight, 7.0)}  # stale contents
+    buffers["rating_bias"] = torch.full_like(model.rating_bias, 7.0)
+    grads = sparse_rating_cd_gradients(model, batch, k, torch.Generator().manual_seed(3), buffers)
+    assert grads["rating_weight"] is buffers["rating_weight"]  # written in place
+    for name, expected in reference.gradients().items():
+        torch.testing.assert_close(grads[name], expected)
