@@ -1,0 +1,124 @@
+"""Mult-DAE, its item-side DAE and I-AutoRec at MovieLens shapes: time per epoch and peak RSS.
+
+``python -m bench.autoencoder_scale RATINGS --model dae|item-dae|autorec [--epochs K]
+[--batches N]``: RATINGS is a folder ``deeprec data synth`` wrote (or any ratings file). The
+process loads it the way ``deeprec train`` does (``load_ratings_path``), takes the protocol's
+train fold and trains the model as the trainers do (``ml.training.autoencoder`` /
+``ml.training.autorec``), K epochs (median reported), or N mini-batches with the epoch time
+extrapolated from them (batches per epoch x seconds per batch; memory does not grow with more
+batches). Under torchrun (``torchrun --nproc-per-node 2 -m bench.autoencoder_scale ...``) the
+Mult-DAE runs in DistributedDataParallel, each rank on its share of every global batch, and
+rank 0 prints; CPU seconds and peak RSS are summed / maxed over the ranks. Prints one JSON line.
+Not part of ``python -m bench``; results: bench/results/autoencoder_scale.md and scale.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import time
+from pathlib import Path
+
+import scipy.sparse as sp
+import torch
+
+from ml.data.movielens import load_ratings_path
+from ml.data.splits import protocol_split
+from ml.models.autoencoder import item_dae_config, mult_dae_config
+from ml.models.autorec import AutoRecConfig
+from ml.training.autoencoder import item_view_rows, make_trainer
+from ml.training.autorec import AutoRecTrainer
+from ml.training.base import TrainingOptions
+from ml.training.distributed import init_from_env, shutdown, world
+from ml.training.loop import BatchTrainer
+
+MODELS = ("dae", "item-dae", "autorec")
+
+
+def _trainer(model: str, train: sp.csr_matrix, options: TrainingOptions) -> BatchTrainer:
+    if model == "dae":
+        return make_trainer(mult_dae_config(train.shape[1]), options, train)
+    if model == "item-dae":
+        rows = item_view_rows(train)  # (I, U), what fit_item_dae trains on
+        return make_trainer(item_dae_config(rows.shape[1], hidden_layers=(200,)), options, rows)
+    if world().distributed:
+        raise SystemExit("error: AutoRec has no data-parallel trainer")
+    return AutoRecTrainer(AutoRecConfig(n_users=train.shape[0]), options, train)
+
+
+def _epoch(trainer: BatchTrainer, batches: int | None) -> tuple[float, float, int, int]:
+    """Wall and CPU seconds of one epoch (or its first ``batches``), batches run, per epoch."""
+    trainer.start_epoch()
+    planned = list(trainer.batches())
+    run = planned if batches is None else planned[:batches]
+    wall, cpu = time.perf_counter(), time.process_time()
+    for batch in run:
+        trainer.step(batch)
+    return time.perf_counter() - wall, time.process_time() - cpu, len(run), len(planned)
+
+
+def _over_ranks(values: list[float], op: torch.distributed.ReduceOp) -> list[float]:
+    ranks = world()
+    if not ranks.distributed:
+        return values
+    t = torch.tensor(values, dtype=torch.float64)
+    torch.distributed.all_reduce(t, op=op)
+    return t.tolist()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("ratings", type=Path)
+    parser.add_argument("--model", choices=MODELS, default="dae")
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--batches", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args(argv)
+    options = TrainingOptions(device="cpu", seed=args.seed, progress=False)
+    ranks = init_from_env(options.torch_device)
+    try:
+        wall, cpu = time.perf_counter(), time.process_time()
+        data = load_ratings_path(args.ratings)
+        split = protocol_split(data.ratings)
+        del data
+        load_wall, load_cpu = time.perf_counter() - wall, time.process_time() - cpu
+        wall = time.perf_counter()
+        trainer = _trainer(args.model, split.train, options)
+        setup = time.perf_counter() - wall
+        epochs = [_epoch(trainer, args.batches) for _ in range(args.epochs)]
+        walls = [w * per / ran for w, _, ran, per in epochs]
+        cpus = [c * per / ran for _, c, ran, per in epochs]
+        rss_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+        cpu_sum = _over_ranks([statistics.median(cpus), load_cpu], torch.distributed.ReduceOp.SUM)
+        (rss_max,) = _over_ranks([rss_gib], torch.distributed.ReduceOp.MAX)
+        if ranks.is_main:
+            print(
+                json.dumps(
+                    {
+                        "model": args.model,
+                        "ratings": int(split.train.nnz),
+                        "shape": list(split.train.shape),
+                        "ranks": ranks.size,
+                        "torch_threads": torch.get_num_threads(),
+                        "load_split_wall_s": round(load_wall, 1),
+                        "load_split_cpu_s_all_ranks": round(cpu_sum[1], 1),
+                        "setup_s": round(setup, 1),
+                        "batches_run": epochs[0][2],
+                        "batches_per_epoch": epochs[0][3],
+                        "epoch_wall_s": [round(w, 2) for w in walls],
+                        "epoch_wall_s_median": round(statistics.median(walls), 2),
+                        "epoch_cpu_s_all_ranks": round(cpu_sum[0], 2),
+                        "peak_rss_gib_per_rank_max": round(rss_max, 2),
+                        "extrapolated": args.batches is not None,
+                    }
+                ),
+                flush=True,
+            )
+    finally:
+        shutdown()
+
+
+if __name__ == "__main__":
+    main()
