@@ -1,15 +1,17 @@
-"""Mult-DAE, its item-side DAE and I-AutoRec at MovieLens shapes: time per epoch and peak RSS.
+"""Ratings models' epochs at MovieLens shapes: time per epoch and peak RSS, one model a run.
 
-``python -m bench.autoencoder_scale RATINGS --model dae|item-dae|autorec [--epochs K]
+``python -m bench.epoch_scale RATINGS --model dae|item-dae|autorec|item-rbm [--epochs K]
 [--batches N]``: RATINGS is a folder ``deeprec data synth`` wrote (or any ratings file). The
 process loads it the way ``deeprec train`` does (``load_ratings_path``), takes the protocol's
-train fold and trains the model as the trainers do (``ml.training.autoencoder`` /
-``ml.training.autorec``), K epochs (median reported), or N mini-batches with the epoch time
-extrapolated from them (batches per epoch x seconds per batch; memory does not grow with more
-batches). Under torchrun (``torchrun --nproc-per-node 2 -m bench.autoencoder_scale ...``) the
+train fold and trains the model as its trainer does (Mult-DAE, the item-side DAE of its
+embedding, I-AutoRec, the item-based rating RBM at its largest CD-k), K epochs (median
+reported), or N mini-batches with the epoch time extrapolated from them (batches per epoch x
+seconds per batch; memory does not grow with more batches). ``bench.rbm_scale`` does the same
+for the RBMs on its own generated data. Under torchrun (``torchrun --nproc-per-node 2 -m
+bench.epoch_scale ...``) the
 Mult-DAE runs in DistributedDataParallel, each rank on its share of every global batch, and
 rank 0 prints; CPU seconds and peak RSS are summed / maxed over the ranks. Prints one JSON line.
-Not part of ``python -m bench``; results: bench/results/autoencoder_scale.md and scale.md.
+Not part of ``python -m bench``; results: bench/results/scale.md.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ import resource
 import statistics
 import time
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import scipy.sparse as sp
 import torch
 
@@ -28,27 +32,56 @@ from ml.data.movielens import load_ratings_path
 from ml.data.splits import protocol_split
 from ml.models.autoencoder import item_dae_config, mult_dae_config
 from ml.models.autorec import AutoRecConfig
+from ml.models.rbm import RBMConfig
 from ml.training.autoencoder import item_view_rows, make_trainer
 from ml.training.autorec import AutoRecTrainer
 from ml.training.base import TrainingOptions
 from ml.training.distributed import init_from_env, shutdown, world
-from ml.training.loop import BatchTrainer
+from ml.training.rbm import RBMTrainer
 
-MODELS = ("dae", "item-dae", "autorec")
+MODELS = ("dae", "item-dae", "autorec", "item-rbm")
 
 
-def _trainer(model: str, train: sp.csr_matrix, options: TrainingOptions) -> BatchTrainer:
+class _ItemRBM:
+    """The item rating RBM's epoch as its CD updates (``RBMTrainer`` on the transpose, the
+    configuration ``deeprec train rbm`` uses) at its largest CD-k; the end-of-epoch figures
+    (``RBMTrainer.evaluate``) are not timed."""
+
+    def __init__(self, train: sp.csr_matrix, options: TrainingOptions) -> None:
+        config = RBMConfig().item_rbm_config()
+        self.trainer = RBMTrainer(sp.csr_matrix(train.T), config, options)
+        epoch = config.cd_k_max * config.cd_k_step_epochs
+        self.k, self.momentum = config.cd_k(epoch), config.momentum_at(epoch)
+        self.lr = config.learning_rate_at(epoch)
+        self.order = np.random.default_rng(options.seed).permutation(self.trainer.users)
+
+    def start_epoch(self) -> None:
+        return None
+
+    def batches(self) -> list[np.ndarray]:
+        size = self.trainer.batch_size
+        return [self.order[i : i + size] for i in range(0, len(self.order), size)]
+
+    def step(self, users: np.ndarray) -> None:
+        t = self.trainer
+        grads, scale = t._batch_gradients(t.train[users], self.k)
+        t._step(grads, scale, self.lr, self.momentum)
+
+
+def _trainer(model: str, train: sp.csr_matrix, options: TrainingOptions) -> Any:
     if model == "dae":
         return make_trainer(mult_dae_config(train.shape[1]), options, train)
     if model == "item-dae":
         rows = item_view_rows(train)  # (I, U), what fit_item_dae trains on
         return make_trainer(item_dae_config(rows.shape[1], hidden_layers=(200,)), options, rows)
+    if model == "item-rbm":
+        return _ItemRBM(train, options)
     if world().distributed:
         raise SystemExit("error: AutoRec has no data-parallel trainer")
     return AutoRecTrainer(AutoRecConfig(n_users=train.shape[0]), options, train)
 
 
-def _epoch(trainer: BatchTrainer, batches: int | None) -> tuple[float, float, int, int]:
+def _epoch(trainer: Any, batches: int | None) -> tuple[float, float, int, int]:
     """Wall and CPU seconds of one epoch (or its first ``batches``), batches run, per epoch."""
     trainer.start_epoch()
     planned = list(trainer.batches())
