@@ -10,7 +10,9 @@ seconds per batch; memory does not grow with more batches). ``bench.rbm_scale`` 
 for the RBMs on its own generated data. Under torchrun (``torchrun --nproc-per-node 2 -m
 bench.epoch_scale ...``) the
 Mult-DAE runs in DistributedDataParallel, each rank on its share of every global batch, and
-rank 0 prints; CPU seconds and peak RSS are summed / maxed over the ranks. Prints one JSON line.
+rank 0 prints; CPU seconds and peak RSS are summed / maxed over the ranks. Prints one JSON line
+per model; with several models (``--model dae,autorec``, one load) each line's peak RSS is the
+process's peak so far, so a model's own peak is at most that (run one model for its own).
 Not part of ``python -m bench``; results: bench/results/scale.md.
 """
 
@@ -92,7 +94,7 @@ def _epoch(trainer: Any, batches: int | None) -> tuple[float, float, int, int]:
     return time.perf_counter() - wall, time.process_time() - cpu, len(run), len(planned)
 
 
-def _over_ranks(values: list[float], op: torch.distributed.ReduceOp) -> list[float]:
+def _over_ranks(values: list[float], op: Any) -> list[float]:
     ranks = world()
     if not ranks.distributed:
         return values
@@ -104,53 +106,74 @@ def _over_ranks(values: list[float], op: torch.distributed.ReduceOp) -> list[flo
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("ratings", type=Path)
-    parser.add_argument("--model", choices=MODELS, default="dae")
+    parser.add_argument("--model", default="dae", help=f"comma-separated, of {', '.join(MODELS)}")
     parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--batches", type=int, default=None)
+    parser.add_argument("--batches", default=None, help="N, or one N per model (comma-separated)")
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args(argv)
+    models = args.model.split(",")
+    if unknown := set(models) - set(MODELS):
+        parser.error(f"unknown model(s) {sorted(unknown)}; choose from {MODELS}")
+    batches: list[int | None] = [None] * len(models)
+    if args.batches:
+        counts = [int(n) for n in args.batches.split(",")]
+        batches = list(counts * len(models) if len(counts) == 1 else counts)  # type: ignore[arg-type]
+        if len(batches) != len(models):
+            parser.error("--batches: one N, or one per model")
     options = TrainingOptions(device="cpu", seed=args.seed, progress=False)
-    ranks = init_from_env(options.torch_device)
+    init_from_env(options.torch_device)
     try:
         wall, cpu = time.perf_counter(), time.process_time()
         data = load_ratings_path(args.ratings)
         split = protocol_split(data.ratings)
         del data
         load_wall, load_cpu = time.perf_counter() - wall, time.process_time() - cpu
-        wall = time.perf_counter()
-        trainer = _trainer(args.model, split.train, options)
-        setup = time.perf_counter() - wall
-        epochs = [_epoch(trainer, args.batches) for _ in range(args.epochs)]
-        walls = [w * per / ran for w, _, ran, per in epochs]
-        cpus = [c * per / ran for _, c, ran, per in epochs]
-        rss_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-        cpu_sum = _over_ranks([statistics.median(cpus), load_cpu], torch.distributed.ReduceOp.SUM)
-        (rss_max,) = _over_ranks([rss_gib], torch.distributed.ReduceOp.MAX)
-        if ranks.is_main:
-            print(
-                json.dumps(
-                    {
-                        "model": args.model,
-                        "ratings": int(split.train.nnz),
-                        "shape": list(split.train.shape),
-                        "ranks": ranks.size,
-                        "torch_threads": torch.get_num_threads(),
-                        "load_split_wall_s": round(load_wall, 1),
-                        "load_split_cpu_s_all_ranks": round(cpu_sum[1], 1),
-                        "setup_s": round(setup, 1),
-                        "batches_run": epochs[0][2],
-                        "batches_per_epoch": epochs[0][3],
-                        "epoch_wall_s": [round(w, 2) for w in walls],
-                        "epoch_wall_s_median": round(statistics.median(walls), 2),
-                        "epoch_cpu_s_all_ranks": round(cpu_sum[0], 2),
-                        "peak_rss_gib_per_rank_max": round(rss_max, 2),
-                        "extrapolated": args.batches is not None,
-                    }
-                ),
-                flush=True,
-            )
+        for model, n in zip(models, batches, strict=True):
+            _measure(model, n, args.epochs, split.train, options, (load_wall, load_cpu))
     finally:
         shutdown()
+
+
+def _measure(
+    model: str,
+    batches: int | None,
+    n_epochs: int,
+    train: sp.csr_matrix,
+    options: TrainingOptions,
+    load: tuple[float, float],
+) -> None:
+    """Time ``n_epochs`` of ``model`` (or its first ``batches`` per epoch); rank 0 prints."""
+    ranks = world()
+    wall = time.perf_counter()
+    trainer = _trainer(model, train, options)
+    setup = time.perf_counter() - wall
+    epochs = [_epoch(trainer, batches) for _ in range(n_epochs)]
+    del trainer
+    walls = [w * per / ran for w, _, ran, per in epochs]
+    cpus = [c * per / ran for _, c, ran, per in epochs]
+    # ru_maxrss: this process's peak so far (the load, and every model measured before).
+    rss_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    cpu_sum = _over_ranks([statistics.median(cpus), load[1]], torch.distributed.ReduceOp.SUM)
+    (rss_max,) = _over_ranks([rss_gib], torch.distributed.ReduceOp.MAX)
+    if ranks.is_main:
+        record = {
+            "model": model,
+            "ratings": int(train.nnz),
+            "shape": list(train.shape),
+            "ranks": ranks.size,
+            "torch_threads": torch.get_num_threads(),
+            "load_split_wall_s": round(load[0], 1),
+            "load_split_cpu_s_all_ranks": round(cpu_sum[1], 1),
+            "setup_s": round(setup, 1),
+            "batches_run": epochs[0][2],
+            "batches_per_epoch": epochs[0][3],
+            "epoch_wall_s": [round(w, 2) for w in walls],
+            "epoch_wall_s_median": round(statistics.median(walls), 2),
+            "epoch_cpu_s_all_ranks": round(cpu_sum[0], 2),
+            "peak_rss_gib_so_far_per_rank_max": round(rss_max, 2),
+            "extrapolated": batches is not None,
+        }
+        print(json.dumps(record), flush=True)
 
 
 if __name__ == "__main__":

@@ -125,7 +125,7 @@ class _Objective(nn.Module):
         self, x: torch.Tensor, draws: torch.Tensor | None, weight: float
     ) -> tuple[torch.Tensor, ...]:
         if x.shape[0] == 0:  # no rows for this rank in a short last batch: zero gradients
-            zero = sum(p.sum() for p in self.model.parameters()) * 0.0
+            zero = torch.stack([p.sum() for p in self.model.parameters()]).sum() * 0.0
             penalty = self.model.weight_penalty()
             return penalty + zero, zero, zero, zero, zero.detach()
         terms = self.model.losses(x, None, draws)
