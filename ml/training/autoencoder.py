@@ -315,7 +315,8 @@ def validation_ndcg(model: Autoencoder, fit_rows: sp.csr_matrix, held: sp.csr_ma
         if len(users)
         else 0.0
     )
-    scores = {"ndcg": torch.tensor([value], dtype=torch.float64)}
+    device = next(model.parameters()).device  # NCCL reduces CUDA tensors only
+    scores = {"ndcg": torch.tensor([value], dtype=torch.float64, device=device)}
     return float(ranks.all_reduce_mean(scores, float(len(users)))["ndcg"][0])
 
 

@@ -21,7 +21,7 @@ import torch.multiprocessing as mp
 
 from ml.checkpoint import load_checkpoint
 from ml.data.splits import protocol_split
-from ml.models.autoencoder import mult_dae_config
+from ml.models.autoencoder import AutoencoderConfig, mult_dae_config
 from ml.training.autoencoder import (
     VALIDATION_METRIC,
     fit_mult_dae,
@@ -40,7 +40,7 @@ PARAMETER_ATOL = 1e-5  # measured: 2e-7 after 40 epochs
 SCORE_ATOL = 1e-6
 
 
-def _config(n_items: int):  # type: ignore[no-untyped-def]
+def _config(n_items: int) -> AutoencoderConfig:
     return mult_dae_config(n_items, hidden_layers=(16,), batch_size=13, learning_rate=1e-2)
 
 
