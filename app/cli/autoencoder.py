@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -22,6 +23,13 @@ from app.cli.plot import app as plot_app
 from app.cli.train import app as train_app
 from ml.checkpoint import save_checkpoint
 from ml.data.digits import load_images as load_image_dataset
+from ml.device import resolve_device
+from ml.training.distributed import (
+    init_from_env,
+    launched_by_torchrun,
+    relaunch_with_torchrun,
+    shutdown,
+)
 from ml.training.fit import check_fit
 
 log = logging.getLogger(__name__)
@@ -80,6 +88,13 @@ def train_autoencoder(
     overwrite: bool = typer.Option(False, help="Replace an existing checkpoint folder."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
     fit: str = fit_option(),
+    nproc: int = typer.Option(
+        1,
+        "--nproc",
+        min=1,
+        help="Data-parallel training processes for ratings (starts torchrun; Mult-DAE in "
+        "DistributedDataParallel, gloo on CPU, NCCL on CUDA).",
+    ),
 ) -> None:
     """Train the autoencoder on ratings (Mult-DAE, top-k ranking) or on digit images.
 
@@ -119,15 +134,26 @@ def train_autoencoder(
         config = replace(config, hidden_layers=(*config.hidden_layers[:-1], code_dim))
     config = apply_params(config, params_json)
     options = _options(seed, epochs, default_epochs, device, progress)
+    if nproc > 1 and target != "ratings":
+        fail("--nproc applies to --target ratings")
+    if nproc > 1 and not launched_by_torchrun():
+        raise typer.Exit(relaunch_with_torchrun(nproc, sys.argv[1:]))
     if target == "ratings":
-        checkpoint = train_ranking(
-            data.ratings,
-            config,
-            options,  # type: ignore[arg-type]
-            data_sha256=data.sha256,
-            fit=fit,
-        )
+        ranks = init_from_env(resolve_device(device))
+        try:
+            checkpoint = train_ranking(
+                data.ratings,
+                config,
+                options,  # type: ignore[arg-type]
+                data_sha256=data.sha256,
+                fit=fit,
+            )
+        finally:
+            shutdown()
+        if not ranks.is_main:  # rank 0 alone writes the checkpoint
+            return
         checkpoint.extra["variant"] = variant or "mult-dae"
+        checkpoint.extra["processes"] = ranks.size
     else:
         checkpoint = train_images(image_data, config, options)  # type: ignore[arg-type]
         checkpoint.extra["variant"] = variant or default_variant

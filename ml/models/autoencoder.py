@@ -285,15 +285,41 @@ class Autoencoder(nn.Module):
         return first.weight.detach().T  # (I, d1)
 
     # -- training terms --------------------------------------------------------------------
-    def corrupt(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        """The denoising corruption of a (prepared) batch; identity when noise is 'none'."""
+    def noise_draws(
+        self,
+        shape: tuple[int, ...],
+        generator: torch.Generator | None,
+        device: torch.device,
+        dtype: torch.dtype = torch.float32,
+    ) -> torch.Tensor | None:
+        """The random numbers ``corrupt`` uses for a batch of ``shape`` (None without noise):
+        uniform for dropout and mask, normal for gaussian. Data-parallel training draws them
+        for the whole global batch on every rank, so each rank corrupts its rows exactly as
+        one process would."""
+        p, kind = self.config.noise_level, self.config.noise
+        if kind == "none" or p == 0.0:
+            return None
+        if kind == "gaussian":
+            return torch.randn(shape, generator=generator, device=device, dtype=dtype)
+        return torch.rand(shape, generator=generator, device=device)
+
+    def corrupt(
+        self,
+        x: torch.Tensor,
+        generator: torch.Generator | None,
+        draws: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The denoising corruption of a (prepared) batch; identity when noise is 'none'.
+        ``draws``: this batch's ``noise_draws`` drawn beforehand (default: drawn here)."""
         p, kind = self.config.noise_level, self.config.noise
         if kind == "none" or p == 0.0:
             return x
+        if draws is None:
+            draws = self.noise_draws(tuple(x.shape), generator, x.device, x.dtype)
+        assert draws is not None
         if kind == "gaussian":
-            eps = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-            return x + p * eps
-        keep = torch.rand(x.shape, generator=generator, device=x.device) >= p  # (B, n)
+            return x + p * draws
+        keep = draws >= p  # (B, n)
         out = x * keep.to(x.dtype)
         return out / (1.0 - p) if kind == "dropout" else out
 
@@ -334,10 +360,16 @@ class Autoencoder(nn.Module):
         total = sum((m.weight**2).sum() for m in self.modules() if isinstance(m, nn.Linear))
         return wd * total  # type: ignore[return-value]
 
-    def losses(self, x: torch.Tensor, generator: torch.Generator | None = None) -> Losses:
-        """All terms of the objective for a clean batch ``x`` (B, n)."""
+    def losses(
+        self,
+        x: torch.Tensor,
+        generator: torch.Generator | None = None,
+        draws: torch.Tensor | None = None,
+    ) -> Losses:
+        """All terms of the objective for a clean batch ``x`` (B, n); ``draws``: the
+        corruption's random numbers drawn beforehand (``noise_draws``), default drawn here."""
         clean = self.prepare(x)  # (B, n)
-        noisy = self.corrupt(clean, generator) if self.training else clean
+        noisy = self.corrupt(clean, generator, draws) if self.training else clean
         if self.config.contractive > 0.0:
             noisy = noisy.detach().requires_grad_(True)
         h = self.encode(noisy)  # (B, d)

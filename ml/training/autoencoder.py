@@ -26,11 +26,12 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 import torch
+from torch import nn
 
 from ml.checkpoint import Checkpoint
 from ml.data.digits import ImageDataset
 from ml.data.splits import PROTOCOL_SEED, protocol_split
-from ml.evaluation.evaluate import evaluate_ranking
+from ml.evaluation.evaluate import evaluate_ranking, evaluation_users
 from ml.inference.embeddings import combine_views
 from ml.inference.images import corrupt
 from ml.models.autoencoder import (
@@ -40,6 +41,7 @@ from ml.models.autoencoder import (
     item_dae_config,
 )
 from ml.training.base import TrainingOptions
+from ml.training.distributed import data_parallel, world
 from ml.training.fit import all_ratings, check_fit, fit_record
 from ml.training.loop import (
     BatchTrainer,
@@ -108,6 +110,78 @@ class AutoencoderTrainer(BatchTrainer):
         return self.model
 
 
+class _Objective(nn.Module):
+    """The training objective as a forward pass, so DistributedDataParallel's reducer sees the
+    backward that follows: ``weight`` scales the per-example terms (a rank's share of the
+    global batch, times the world size, since DDP divides the summed gradients by it); the
+    weight penalty is the same on every rank and stays unscaled. The KL sparsity penalty is
+    a batch statistic: under DDP it is each rank's own (Mult-DAE does not use it)."""
+
+    def __init__(self, model: Autoencoder) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(
+        self, x: torch.Tensor, draws: torch.Tensor | None, weight: float
+    ) -> tuple[torch.Tensor, ...]:
+        if x.shape[0] == 0:  # no rows for this rank in a short last batch: zero gradients
+            zero = torch.stack([p.sum() for p in self.model.parameters()]).sum() * 0.0
+            penalty = self.model.weight_penalty()
+            return penalty + zero, zero, zero, zero, zero.detach()
+        terms = self.model.losses(x, None, draws)
+        per_example = terms.reconstruction + terms.sparsity + terms.contractive
+        return (
+            weight * per_example + terms.weight_decay,
+            terms.reconstruction,
+            terms.sparsity,
+            terms.contractive,
+            torch.tensor(terms.extra["mean_code"]),
+        )
+
+
+class DistributedAutoencoderTrainer(AutoencoderTrainer):
+    """The same training under torchrun: every rank shuffles the same global order and takes
+    its share of each global mini-batch (``World.batch_share``); the model runs in
+    DistributedDataParallel, which averages the gradients, so every rank applies the update
+    of the whole batch (one process's, up to float summation order). The corruption's random
+    numbers are drawn for the whole batch from the shared generator on every rank."""
+
+    def __init__(self, config: AutoencoderConfig, options: TrainingOptions, data: Matrix) -> None:
+        super().__init__(config, options, data)
+        self.world = world()
+        self.parallel = data_parallel(_Objective(self.model), self.device)
+
+    def step(self, rows: np.ndarray) -> dict[str, float]:
+        share = self.world.batch_share(len(rows))
+        draws = self.model.noise_draws(
+            (len(rows), self.config.n_inputs), self.generator, self.device
+        )
+        x = batch_tensor(self.data, rows[share], self.device)
+        weight = self.world.size * len(share) / len(rows)
+        total, reconstruction, sparsity, contractive, mean_code = self.parallel(
+            x, None if draws is None else draws[torch.from_numpy(share).to(self.device)], weight
+        )
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        self.optimizer.step()
+        return {  # this rank's share of the batch
+            "loss": float(total.detach()),
+            "reconstruction": float(reconstruction.detach()),
+            "sparsity": float(sparsity.detach()),
+            "contractive": float(contractive.detach()),
+            "mean_code": float(mean_code),
+        }
+
+
+def make_trainer(
+    config: AutoencoderConfig, options: TrainingOptions, data: Matrix
+) -> AutoencoderTrainer:
+    """The single-process trainer, or the data-parallel one under torchrun."""
+    if world().distributed:
+        return DistributedAutoencoderTrainer(config, options, data)
+    return AutoencoderTrainer(config, options, data)
+
+
 def fit_autoencoder(
     data: Matrix,
     config: AutoencoderConfig,
@@ -124,7 +198,7 @@ def fit_autoencoder(
     """Train for up to ``epochs`` (default ``options.epochs``) with the shared loop; with
     ``validate`` (higher is better) keep the best validated epoch, and with ``patience`` stop
     after that many validations without improvement."""
-    trainer = AutoencoderTrainer(config, options, data)
+    trainer = make_trainer(config, options, data)
     validation = (
         Validation(
             score=lambda: validate(trainer.model),
@@ -208,8 +282,7 @@ def fit_mult_dae(
         return fit_autoencoder(train, config, options, name=name)
 
     def score(model: Autoencoder) -> float:
-        scorer = lambda rows: score_rows(model, rows)  # noqa: E731
-        return evaluate_ranking(scorer, fit_rows, held)["ndcg@10_all"]
+        return validation_ndcg(model, fit_rows, held)
 
     return fit_autoencoder(
         fit_rows,
@@ -222,6 +295,29 @@ def fit_mult_dae(
         metric=VALIDATION_METRIC,
         name=name,
     )
+
+
+def validation_ndcg(model: Autoencoder, fit_rows: sp.csr_matrix, held: sp.csr_matrix) -> float:
+    """nDCG@10 ("all") of ``model`` on the validation slice. Under torchrun each rank scores
+    its share of the validation users and the mean is all-reduced: every rank gets the same
+    figure, so early stopping ends every rank at the same epoch."""
+    scorer = lambda rows: score_rows(model, rows)  # noqa: E731
+    ranks = world()
+    if not ranks.distributed:
+        return evaluate_ranking(scorer, fit_rows, held)["ndcg@10_all"]
+    users = ranks.shard(evaluation_users(held))  # the users one process would score
+    mine = np.zeros(held.shape[0], dtype=np.float32)
+    mine[users] = 1.0
+    held_mine = sp.csr_matrix(sp.diags(mine) @ held)
+    held_mine.eliminate_zeros()
+    value = (
+        evaluate_ranking(scorer, fit_rows, held_mine, max_users=0)["ndcg@10_all"]
+        if len(users)
+        else 0.0
+    )
+    device = next(model.parameters()).device  # NCCL reduces CUDA tensors only
+    scores = {"ndcg": torch.tensor([value], dtype=torch.float64, device=device)}
+    return float(ranks.all_reduce_mean(scores, float(len(users)))["ndcg"][0])
 
 
 def epochs_record(history: FitHistory) -> dict[str, object]:
@@ -362,7 +458,11 @@ def train_ranking(
     if config.n_inputs != split.train.shape[1]:
         config = replace(config, n_inputs=split.train.shape[1])
     result = fit_mult_dae(split.train, config, options)
-    metrics = evaluate_ranking(lambda rows: score_rows(result.model, rows), split.train, split.test)
+    metrics: dict[str, float] = {}
+    if world().is_main:  # under torchrun only rank 0 measures (and writes the checkpoint)
+        metrics = evaluate_ranking(
+            lambda rows: score_rows(result.model, rows), split.train, split.test
+        )
     metrics["train_seconds"] = result.train_seconds
     metrics["epochs"] = float(result.best_epoch)
     chosen = replace(options, epochs=result.best_epoch)  # what every later fit reuses

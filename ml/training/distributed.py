@@ -1,12 +1,16 @@
 """Data-parallel training with ``torch.distributed``: one process per CPU core set or GPU.
 
-Launch: ``torchrun --nproc-per-node N -m app.cli.main train rbm ...`` (or ``deeprec train rbm
---nproc N``, which starts torchrun itself). torchrun sets RANK, WORLD_SIZE, LOCAL_RANK,
-MASTER_ADDR and MASTER_PORT; ``init_from_env`` joins the group with gloo on the CPU and NCCL on
-CUDA. Each rank trains on its share of the users (``shard``) with the same initial parameters;
-the RBM's CD statistics are not autograd gradients, so DistributedDataParallel's hooks never
-see them: ``all_reduce_mean`` averages them over every rank's users before each update, so all
-ranks apply the same update and hold the same parameters. Rank 0 writes the checkpoint.
+Launch: ``torchrun --nproc-per-node N -m app.cli.main train rbm|autoencoder ...`` (or ``deeprec
+train rbm|autoencoder --nproc N``, which starts torchrun itself). torchrun sets RANK,
+WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT; ``init_from_env`` joins the group with gloo
+on the CPU and NCCL on CUDA. Each rank trains on its share of the users (``shard``) with the
+same initial parameters; the RBM's CD statistics are not autograd gradients, so
+DistributedDataParallel's hooks never see them: ``all_reduce_mean`` averages them over every
+rank's users before each update, so all ranks apply the same update and hold the same
+parameters. Mult-DAE is an autograd model: it trains in DistributedDataParallel
+(``data_parallel``), each rank on its share of every global mini-batch (``batch_share``), and
+its validation score is all-reduced so every rank stops at the same epoch
+(``ml.training.autoencoder``). Rank 0 writes the checkpoint.
 
 Without torchrun's variables (or with WORLD_SIZE=1) everything here is a no-op and training is
 the single-process code path, unchanged.
@@ -24,7 +28,8 @@ from datetime import timedelta
 import numpy as np
 import torch
 import torch.distributed as dist
-from torch import Tensor
+from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
 
 log = logging.getLogger(__name__)
 
@@ -81,9 +86,26 @@ class World:
             offset += n
         return out
 
+    def batch_share(self, n: int) -> np.ndarray:
+        """Positions of this rank's rows in a global batch of ``n`` (every size-th from its
+        rank): Mult-DAE's ranks split each global mini-batch, so an update averages the same
+        users as one process would."""
+        return np.arange(n)[self.rank :: self.size] if self.distributed else np.arange(n)
+
     def barrier(self) -> None:
         if self.distributed:
             dist.barrier()
+
+
+def data_parallel(module: nn.Module, device: torch.device) -> nn.Module:
+    """``module`` in DistributedDataParallel (rank 0's parameters broadcast to every rank, the
+    gradients averaged over ranks during backward); ``module`` itself when alone."""
+    if not world().distributed:
+        return module
+    if device.type != "cuda":
+        return DistributedDataParallel(module)
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    return DistributedDataParallel(module, device_ids=[index])
 
 
 def _collective_device() -> torch.device:
