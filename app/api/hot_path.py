@@ -31,7 +31,6 @@ Where the work runs:
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,11 +51,7 @@ from app.services.recommendations import CacheStatus, memory_hit, recommendation
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
-PREFIX = "/v1/users/"
 SUFFIX = "/recommendations"
-MAX_USER_ID = 2**31 - 1
-# No sign, spaces or leading zeros: any other spelling is left to FastAPI.
-_POSITIVE = re.compile(r"[1-9][0-9]{0,9}")
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
 _PARAMETERS = frozenset({"k", "model", "exclude_seen", "genre"})
@@ -65,7 +60,7 @@ _PARAMETERS = frozenset({"k", "model", "exclude_seen", "genre"})
 ROUTE = next(
     r
     for r in route.router.routes
-    if isinstance(r, APIRoute) and r.path == f"{PREFIX}{{user_id}}{SUFFIX}"
+    if isinstance(r, APIRoute) and r.path == f"{hot_writes.PREFIX}{{user_id}}{SUFFIX}"
 )
 WRITE_ROUTE = next(
     r
@@ -87,10 +82,8 @@ class HotRequest:
 
 def parse_hot_request(path: str, query_string: bytes) -> HotRequest | None:
     """The request's parameters when they are plainly valid for the route, else ``None``."""
-    if not path.startswith(PREFIX) or not path.endswith(SUFFIX):
-        return None
-    raw_id = path[len(PREFIX) : -len(SUFFIX)]
-    if not _POSITIVE.fullmatch(raw_id) or int(raw_id) > MAX_USER_ID:
+    user_id = hot_writes.plain_user_id(path, SUFFIX)
+    if user_id is None:
         return None
     values: dict[str, str] = {}
     # Decoded exactly as Starlette decodes a query string.
@@ -101,7 +94,7 @@ def parse_hot_request(path: str, query_string: bytes) -> HotRequest | None:
             values[key] = value
     k = route.DEFAULT_K
     if "k" in values:
-        if not _POSITIVE.fullmatch(values["k"]) or int(values["k"]) > route.MAX_K:
+        if not hot_writes.POSITIVE.fullmatch(values["k"]) or int(values["k"]) > route.MAX_K:
             return None
         k = int(values["k"])
     exclude_seen = True
@@ -116,7 +109,7 @@ def parse_hot_request(path: str, query_string: bytes) -> HotRequest | None:
         genre is not None and len(genre) > route.MAX_NAME
     ):
         return None
-    return HotRequest(int(raw_id), k, model, exclude_seen, genre)
+    return HotRequest(user_id, k, model, exclude_seen, genre)
 
 
 async def hot_answer(serving: Serving, request: HotRequest) -> tuple[bytes, CacheStatus]:

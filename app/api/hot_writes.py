@@ -29,15 +29,17 @@ from anyio import to_thread
 
 from app.api.deps import Serving
 from app.crud.rating_writes import RatingsWrite
+from app.crud.users import MAX_USER_ID
 from app.models import MAX_RATING, MIN_RATING
 
 PREFIX = "/v1/users/"
 SUFFIX = "/ratings"
-MAX_ID = 2**31 - 1
+MAX_ID = MAX_USER_ID  # user and item ids are both 32-bit integer columns
 # Larger bodies and lists go to the route (parsed in its threadpool): the loop stays short.
 MAX_HOT_BODY = 16_384
 MAX_HOT_RATINGS = 64
-_POSITIVE = re.compile(r"[1-9][0-9]{0,9}")
+# No sign, spaces or leading zeros: any other spelling is left to FastAPI.
+POSITIVE = re.compile(r"[1-9][0-9]{0,9}")
 _ONE_KEYS = frozenset({"item_id", "rating"})
 
 
@@ -47,14 +49,19 @@ class HotWrite:
     latest: dict[int, float]  # item id -> rating, a later entry for an item winning
 
 
-def hot_write_user(path: str) -> int | None:
-    """The user id of ``/v1/users/{id}/ratings`` spelt plainly, else ``None``."""
-    if not path.startswith(PREFIX) or not path.endswith(SUFFIX):
+def plain_user_id(path: str, suffix: str) -> int | None:
+    """The user id of ``/v1/users/{id}{suffix}`` spelt plainly, else ``None``."""
+    if not path.startswith(PREFIX) or not path.endswith(suffix):
         return None
-    raw = path[len(PREFIX) : -len(SUFFIX)]
-    if not _POSITIVE.fullmatch(raw) or int(raw) > MAX_ID:
+    raw = path[len(PREFIX) : -len(suffix)]
+    if not POSITIVE.fullmatch(raw) or int(raw) > MAX_ID:
         return None
     return int(raw)
+
+
+def hot_write_user(path: str) -> int | None:
+    """The user id of ``/v1/users/{id}/ratings`` spelt plainly, else ``None``."""
+    return plain_user_id(path, SUFFIX)
 
 
 def json_content(headers: list[tuple[bytes, bytes]]) -> int | None:

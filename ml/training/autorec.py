@@ -21,6 +21,8 @@ from ml.checkpoint import Checkpoint
 from ml.data.splits import PROTOCOL_SEED, protocol_split
 from ml.evaluation.evaluate import evaluate_ranking, evaluate_rating
 from ml.models.autorec import AutoRecConfig, IAutoRec, fold_in_rows
+from ml.registry import AUTOREC_EPOCHS as AUTOREC_EPOCHS  # the benches read it here
+from ml.training.autoencoder import batch_tensor
 from ml.training.base import TrainingOptions
 from ml.training.fit import all_ratings, check_fit, fit_record
 from ml.training.loop import BatchTrainer, Fitted, Validation, epoch_order, mini_batches
@@ -35,12 +37,6 @@ def item_rows(train: sp.csr_matrix) -> sp.csr_matrix:
     rows = sp.csr_matrix(train.T, dtype=np.float32)
     rows.sort_indices()
     return rows
-
-
-def dense_rows(rows: sp.csr_matrix, index: np.ndarray, device: torch.device) -> torch.Tensor:
-    """(B, U) dense float32 tensor of the CSR rows ``index``: one mini-batch at a time."""
-    block = rows[index].toarray().astype(np.float32, copy=False)
-    return torch.from_numpy(block).to(device)
 
 
 class AutoRecTrainer(BatchTrainer):
@@ -74,7 +70,7 @@ class AutoRecTrainer(BatchTrainer):
         return mini_batches(order, self.config.batch_size)
 
     def step(self, index: np.ndarray) -> dict[str, float]:
-        r = dense_rows(self.items, index, self.device)  # (B, U)
+        r = batch_tensor(self.items, index, self.device)  # (B, U)
         observed = (r != 0).to(torch.float32)
         loss, sse = self.model.loss(r, observed, len(index) / self.items.shape[0])
         self.optimizer.zero_grad(set_to_none=True)
@@ -104,7 +100,7 @@ def item_codes(model: IAutoRec, items: sp.csr_matrix, batch_size: int = EVAL_BAT
     device = next(model.parameters()).device
     n = items.shape[0]
     out = [
-        model.item_codes(dense_rows(items, np.arange(start, min(start + batch_size, n)), device))
+        model.item_codes(batch_tensor(items, np.arange(start, min(start + batch_size, n)), device))
         for start in range(0, n, batch_size)
     ]
     return torch.cat(out) if out else torch.zeros((0, model.config.n_hidden), device=device)
@@ -153,7 +149,7 @@ def rmse_known_users(
         block = held[index].tocoo()  # the test ratings of these items
         if block.nnz == 0:
             continue
-        predicted = model(dense_rows(items, index, device)).clamp(cfg.rating_min, cfg.rating_max)
+        predicted = model(batch_tensor(items, index, device)).clamp(cfg.rating_min, cfg.rating_max)
         rows = torch.from_numpy(block.row.astype(np.int64)).to(device)
         cols = torch.from_numpy(block.col.astype(np.int64)).to(device)
         err = predicted[rows, cols].double().cpu().numpy() - block.data
@@ -169,9 +165,6 @@ def predict_fold_in(model: IAutoRec, codes: torch.Tensor, rows: sp.csr_matrix) -
     return (
         fold_in_rows(codes, dense, cfg.fold_in_l2, (cfg.rating_min, cfg.rating_max)).cpu().numpy()
     )
-
-
-AUTOREC_EPOCHS = 32  # chosen on the validation pair (bench/tune_autoencoder.py)
 
 
 def train_autorec(
