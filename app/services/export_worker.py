@@ -14,10 +14,23 @@ import os
 import sys
 from pathlib import Path
 
+from sqlalchemy.orm import Session
+
 from app.crud.ratings import all_ratings_frame
 from app.db.session import create_db_engine, create_session_factory
 
 EMPTY_EXIT = 3
+NO_RATINGS = "the database holds no ratings to train on (run `deeprec data load`)"
+
+
+def write_ratings_csv(session: Session, path: Path) -> int:
+    """Write every rating as CSV (user_id,item_id,rating,timestamp) and return how many; with
+    no ratings, write nothing and return 0."""
+    frame = all_ratings_frame(session=session)
+    if frame.empty:
+        return 0
+    frame.to_csv(path, index=False)
+    return len(frame)
 
 
 def main(argv: list[str]) -> int:
@@ -27,17 +40,13 @@ def main(argv: list[str]) -> int:
     engine = create_db_engine(os.environ["DEEPREC_DATABASE_URL"])
     try:
         with create_session_factory(engine)() as session:
-            frame = all_ratings_frame(session=session)
+            n = write_ratings_csv(session, Path(argv[0]))
     finally:
         engine.dispose()
-    if frame.empty:
-        print(
-            "error: the database holds no ratings to train on (run `deeprec data load`)",
-            file=sys.stderr,
-        )
+    if n == 0:
+        print(f"error: {NO_RATINGS}", file=sys.stderr)
         return EMPTY_EXIT
-    frame.to_csv(Path(argv[0]), index=False)
-    print(len(frame))
+    print(n)
     return 0
 
 

@@ -40,7 +40,6 @@ from app.core.signals import Terminated
 from app.crud import (
     InvalidTransitionError,
     activate_model_version,
-    all_ratings_frame,
     beat_heartbeat,
     create_training_job,
     get_active_model_version,
@@ -55,6 +54,7 @@ from app.crud import (
 from app.crud.items import items_frame
 from app.models import TrainingJob
 from app.services import cpu_budget, worker_process
+from app.services.export_worker import NO_RATINGS, write_ratings_csv
 from app.services.job_owner import (
     owner_host,
     reap_orphaned_jobs,
@@ -111,11 +111,10 @@ def error_line(stderr: str, returncode: int) -> str:
 
 def export_ratings(session: Session, path: Path) -> int:
     """Write every rating in the database as CSV (user_id,item_id,rating,timestamp)."""
-    frame = all_ratings_frame(session=session)
-    if frame.empty:
-        raise RetrainError("the database holds no ratings to train on (run `deeprec data load`)")
-    frame.to_csv(path, index=False)
-    return len(frame)
+    n = write_ratings_csv(session, path)
+    if n == 0:
+        raise RetrainError(NO_RATINGS)
+    return n
 
 
 def export_items(session: Session, path: Path) -> int:
