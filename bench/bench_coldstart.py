@@ -57,7 +57,11 @@ Score = Callable[[sp.csr_matrix], np.ndarray]
 
 def _with_reference(model: RatingRBM, reference: float) -> RatingRBM:
     """The same weights with another fold-in reference (0: the plain one-pass fold-in)."""
-    other = RatingRBM(dataclasses.replace(model.config, fold_in_reference=reference))
+    other = RatingRBM(
+        dataclasses.replace(
+            model.config, fold_in=dataclasses.replace(model.config.fold_in, reference=reference)
+        )
+    )
     other.load_state_dict(model.state_dict())
     return other.eval()
 
@@ -119,7 +123,7 @@ def _test_table(h: UserHoldout) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     rbm, _ = fit_rbm(h.train, RBMConfig(), OPTIONS)
     rbm.eval()
     rbm_seconds = time.perf_counter() - started
-    reference = float(rbm.config.fold_in_reference or 0.0)
+    reference = float(rbm.config.fold_in.reference or 0.0)
     context["rbm_fold_in_reference"] = reference
     plain = _with_reference(rbm, 0.0)
     rows.append(
@@ -249,7 +253,7 @@ def _protocol_check() -> list[dict[str, Any]]:
     out = []
     for name, model in (
         ("RBM, plain one-pass fold-in", _with_reference(rbm, 0.0)),
-        (f"RBM as served (reference {rbm.config.fold_in_reference:g})", rbm),
+        (f"RBM as served (reference {rbm.config.fold_in.reference:g})", rbm),
     ):
         m = evaluate_ranking(lambda r, m=model: predict_rows(m, r), split.train, split.test)
         out.append(

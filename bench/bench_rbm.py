@@ -22,6 +22,7 @@ from collections.abc import Callable
 import numpy as np
 import scipy.sparse as sp
 
+from app.core.params import override_config
 from bench.common import markdown_table, median, timed, write_result
 from ml.data.fetch import load_dataset
 from ml.data.schema import RatingsDataset
@@ -44,7 +45,7 @@ CANDIDATES: dict[str, dict[str, object]] = {
     "previous defaults: H=100, no dropout, 15 epochs": {
         "n_hidden": 100,
         "hidden_dropout": 0.0,
-        "epochs": 15,
+        "training.epochs": 15,
     },
     "H=200, hidden dropout 0.3": {"hidden_dropout": 0.3},
     "H=200, hidden dropout 0.5": {"hidden_dropout": 0.5},
@@ -55,8 +56,8 @@ CANDIDATES: dict[str, dict[str, object]] = {
         "ranking_score": "expected_rating",
     },
     "joint, rank by p(rated) x E[r]": {"ranking_score": "p_rated_x_rating"},
-    "joint, CD-1 throughout": {"cd_k_max": 1},
-    "joint, persistent CD": {"persistent": True},
+    "joint, CD-1 throughout": {"training.cd_k_max": 1},
+    "joint, persistent CD": {"training.persistent": True},
 }
 # Close candidates are compared over these seeds (one run's seed noise is about +-0.003); a
 # difference of the means within that noise is a tie, and a tie goes to the simpler model.
@@ -72,10 +73,10 @@ FOLD_IN_PRIORS = (2.0, 5.0, 10.0)
 # The item-based rating RBM: the chosen defaults first, then the alternatives compared.
 RATING_CANDIDATES: tuple[dict[str, object], ...] = (
     {},
-    {"item_rbm_epochs": 15},
-    {"item_rbm_epochs": 25},
-    {"item_rbm_hidden": 150},
-    {"item_rbm_hidden": 300},
+    {"item_rbm.epochs": 15},
+    {"item_rbm.epochs": 25},
+    {"item_rbm.n_hidden": 150},
+    {"item_rbm.n_hidden": 300},
 )
 
 COLUMNS = [
@@ -88,7 +89,7 @@ def _validation_table() -> list[dict[str, object]]:
     split = protocol_split(data().ratings, validation_seed=VALIDATION_SEED)
     rows: list[dict[str, object]] = []
     for name, overrides in CANDIDATES.items():
-        config = dataclasses.replace(RBMConfig(), **overrides)  # type: ignore[arg-type]
+        config = override_config(RBMConfig(), overrides)
         seeds = SEEDS if name in SEEDED else SEEDS[:1]
         started = time.perf_counter()
         runs = [
@@ -131,11 +132,11 @@ def _rating_validation_table(joint_rmse: float | None) -> list[dict[str, object]
         rows.append({"rating predictor": "joint RBM's E[r | rated, h] (chosen ranking model)",
                      "val rmse": joint_rmse})  # fmt: skip
     for overrides in RATING_CANDIDATES:
-        config = dataclasses.replace(chosen, **overrides)  # type: ignore[arg-type]
+        config = override_config(chosen, overrides)
         started = time.perf_counter()
         model, _ = fit_rbm(items, config.item_rbm_config(), OPTIONS)
         seconds = time.perf_counter() - started
-        name = f"item-based RBM, H={config.item_rbm_hidden}, {config.item_rbm_epochs} epochs" + (
+        name = f"item-based RBM, H={config.item_rbm.n_hidden}, {config.item_rbm.epochs} epochs" + (
             " (chosen)" if config == chosen else ""
         )
         if config == chosen:
@@ -147,10 +148,10 @@ def _rating_validation_table(joint_rmse: float | None) -> list[dict[str, object]
                     "train_s": seconds,
                 }
             )
-        priors = FOLD_IN_PRIORS if config == chosen else (config.fold_in_prior,)
+        priors = FOLD_IN_PRIORS if config == chosen else (config.fold_in.prior,)
         for prior in priors:
             fold_in = RatingFoldIn.from_item_rbm(
-                model, items, prior_strength=prior, steps=config.fold_in_steps
+                model, items, prior_strength=prior, steps=config.fold_in.steps
             )
             predicted = fold_in.predict(split.train)
             rows.append(
@@ -204,7 +205,7 @@ def main() -> None:
     )
     rbm_row = {
         "model": f"RBM (H={config.n_hidden}, dropout {config.hidden_dropout:g}, "
-        f"{config.epochs} epochs; ratings: item-based RBM H={config.item_rbm_hidden})",
+        f"{config.training.epochs} epochs; ratings: item-based RBM H={config.item_rbm.n_hidden})",
         **evaluate_ranking(score, split.train, split.test),
         **rating,
         "train_s": median(train_times),

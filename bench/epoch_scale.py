@@ -52,9 +52,10 @@ class _ItemRBM:
     def __init__(self, train: sp.csr_matrix, options: TrainingOptions) -> None:
         config = RBMConfig().item_rbm_config()
         self.trainer = RBMTrainer(sp.csr_matrix(train.T), config, options)
-        epoch = config.cd_k_max * config.cd_k_step_epochs
-        self.k, self.momentum = config.cd_k(epoch), config.momentum_at(epoch)
-        self.lr = config.learning_rate_at(epoch)
+        schedule = config.training
+        epoch = schedule.cd_k_max * schedule.cd_k_step_epochs
+        self.k, self.momentum = schedule.cd_k(epoch), schedule.momentum_at(epoch)
+        self.lr = schedule.learning_rate_at(epoch)
         self.order = np.random.default_rng(options.seed).permutation(self.trainer.users)
 
     def start_epoch(self) -> None:

@@ -82,7 +82,8 @@ def _time_model(
     per_epoch = -(-len(trainer.users) // trainer.batch_size)
     ran = per_epoch if updates is None else min(updates, per_epoch)
     wall, cpu = time.perf_counter(), time.process_time()
-    trainer.train_epoch(config.cd_k_max * config.cd_k_step_epochs, max_updates=ran)  # CD-k max
+    schedule = config.training
+    trainer.train_epoch(schedule.cd_k_max * schedule.cd_k_step_epochs, max_updates=ran)  # max k
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     return {
         "model": name,

@@ -85,6 +85,7 @@ class ModelSpec:
     similar_rank: int | None = None  # place in the Studio's similar-films / item-map order
     label: str = ""  # what people read (the Studio's menus); the name when empty
     # The generated `deeprec train` command: `--epochs` sets the config field `epochs_field`
+    # (``"section.name"`` for a setting inside a config's section)
     # (whose value is then the run's epoch count), else the run's count (default `epochs`; None:
     # fitted in closed form, `--epochs` accepted and ignored); `flags` are extra options.
     epochs_field: str | None = None
@@ -178,7 +179,7 @@ SPECS: tuple[ModelSpec, ...] = (
     ModelSpec(
         "rbm",
         "ratings",
-        _config("ml.models.rbm:RBMConfig"),
+        _config("ml.models.rbm_config:RBMConfig"),
         f"{_TRAIN}:train_rbm",
         "ml.inference.rbm:load",
         _can("recommend", "predict_ratings", "similar_items", "embed"),
@@ -188,14 +189,14 @@ SPECS: tuple[ModelSpec, ...] = (
         recommend_rank=1,
         label="RBM",
         similar_rank=2,
-        epochs_field="epochs",
+        epochs_field="training.epochs",
         smoke={
             "n_hidden": 8,
-            "batch_size": 8,
-            "epochs": 2,
-            "item_rbm_hidden": 8,
-            "item_rbm_epochs": 2,
-            "fold_in_steps": 3,
+            "training.batch_size": 8,
+            "training.epochs": 2,
+            "item_rbm.n_hidden": 8,
+            "item_rbm.epochs": 2,
+            "fold_in.steps": 3,
         },
     ),
     ModelSpec(

@@ -40,7 +40,10 @@ def rbm(
     epochs: int | None = typer.Option(None, help="Epochs (default: the tuned configuration's)."),
     device: str = typer.Option("auto", help="auto | cpu | cuda | cuda:N."),
     params_json: str | None = typer.Option(
-        None, "--params-json", help='RBMConfig overrides as JSON, e.g. {"n_hidden": 200}.'
+        None,
+        "--params-json",
+        help='RBMConfig overrides as JSON, e.g. {"n_hidden": 200, "training.epochs": 10} '
+        '(a section\'s setting as "section.name").',
     ),
     hidden: int | None = typer.Option(None, help="Hidden units (RBMConfig.n_hidden)."),
     learning_rate: float | None = typer.Option(None, help="CD learning rate."),
@@ -59,12 +62,13 @@ def rbm(
     figures are written into the checkpoint's manifest and printed. With ``--fit all`` (the
     default) the served model is then trained again, same configuration, on every rating.
     """
-    config = apply_params(
-        RBMConfig(), params_json, n_hidden=hidden, learning_rate=learning_rate, epochs=epochs
-    )
+    flags = {"n_hidden": hidden, "training.learning_rate": learning_rate, "training.epochs": epochs}
+    config: RBMConfig = apply_params(RBMConfig(), params_json, **flags)
     if out.exists():
         fail(f"{out}: already exists; choose a new --out folder")
-    options = TrainingOptions(device=device, seed=seed, epochs=config.epochs, progress=progress)
+    options = TrainingOptions(
+        device=device, seed=seed, epochs=config.training.epochs, progress=progress
+    )
     check_fit(fit)
     if nproc > 1 and not launched_by_torchrun():
         raise typer.Exit(relaunch_with_torchrun(nproc, sys.argv[1:]))

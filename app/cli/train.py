@@ -19,6 +19,7 @@ from typing import Any
 
 import typer
 
+from app.core.params import config_value
 from ml.registry import SPECS, Flag, ModelSpec
 
 app = typer.Typer(help="Train a model and write a checkpoint.", no_args_is_help=True)
@@ -101,7 +102,8 @@ def _flag_option(flag: Flag, kind: Any) -> inspect.Parameter:
 def _parameters(spec: ModelSpec) -> list[inspect.Parameter]:
     base = spec.config()
     epochs_help = (
-        f"Epochs (config field {spec.epochs_field}; default {getattr(base, spec.epochs_field)})."
+        f"Epochs (config field {spec.epochs_field}; "
+        f"default {config_value(base, spec.epochs_field)})."
         if spec.epochs_field
         else f"Epochs (default {spec.epochs})."
         if spec.epochs
@@ -181,7 +183,7 @@ def train_from_spec(spec: ModelSpec, values: dict[str, Any]) -> None:
     if spec.epochs_field:
         overrides[spec.epochs_field] = epochs
     config = apply_params(base, values["params_json"], **overrides)
-    run_epochs = getattr(config, spec.epochs_field) if spec.epochs_field else epochs
+    run_epochs = config_value(config, spec.epochs_field) if spec.epochs_field else epochs
     options = TrainingOptions(
         device=values["device"],
         seed=values["seed"],

@@ -6,8 +6,6 @@ Salakhutdinov et al. 2007, eq. 7): no retraining, so a new rating counts at once
 
 from __future__ import annotations
 
-from dataclasses import fields
-
 import numpy as np
 import scipy.sparse as sp
 import torch
@@ -50,11 +48,8 @@ class RBMScorer:
 
 
 def _config(checkpoint: Checkpoint) -> RBMConfig:
-    known = {f.name for f in fields(RBMConfig)}
-    values = {k: v for k, v in checkpoint.config.items() if k in known}
     # Checkpoints from before the companion rating model predicted with the joint E[r].
-    values.setdefault("rating_model", "joint")
-    return RBMConfig(**values)
+    return RBMConfig.from_dict({"rating_model": "joint", **checkpoint.config})
 
 
 def rebuild_model(checkpoint: Checkpoint, device: torch.device) -> RatingRBM:
@@ -75,7 +70,7 @@ def rebuild_ratings_model(checkpoint: Checkpoint, device: torch.device) -> Ratin
         return None
     try:
         ratings_model = RatingFoldIn.from_tensors(
-            checkpoint.tensors, prior_strength=config.fold_in_prior, steps=config.fold_in_steps
+            checkpoint.tensors, prior_strength=config.fold_in.prior, steps=config.fold_in.steps
         )
     except (KeyError, ValueError) as exc:
         raise CheckpointError(

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -78,7 +78,7 @@ def rating_cd_statistics(
     h0 = torch.sigmoid(model.hidden_input_sparse(data.items, data.values, data.offsets))
     if mask is not None:
         h0 = h0 * mask  # (B, H)
-    weight = cfg.conditional_weight if cfg.model_rated else 0.0
+    weight = cfg.training.conditional_weight if cfg.model_rated else 0.0
     positive = data_statistics(model, data, h0, 1.0 + weight)
 
     # Negative phase: k steps of block Gibbs sampling, from the data (CD) or the chain (PCD).
@@ -110,7 +110,7 @@ def exact_rating_cd_gradients(
     path builds two full-size statistics, one of them a strided view, then subtracts them.
     Same draws from ``generator``, same figures."""
     cfg = model.config
-    if cfg.conditional_weight > 0:
+    if cfg.training.conditional_weight > 0:
         raise ValueError("the hybrid objective needs rating_cd_statistics")
     n_users = bins.shape[0]
     n_items, n_k, n_hidden = model.rating_weight.shape
@@ -207,7 +207,7 @@ def _root_mean_square(errors: list[np.ndarray]) -> float:
 
 def needs_dense_cd(config: RBMConfig) -> bool:
     """Whether the dense CD path is needed: the joint model, PCD chains or hidden dropout."""
-    return config.model_rated or config.persistent or config.hidden_dropout > 0
+    return config.model_rated or config.training.persistent or config.hidden_dropout > 0
 
 
 def _raters(batch: RatedBatch) -> Tensor:
@@ -221,9 +221,9 @@ def _dense_raters(bins: Tensor) -> Tensor:
 
 
 def _fold_in_reference(config: RBMConfig, train: sp.csr_matrix) -> float:
-    """``config.fold_in_reference``, or when unset the median ratings of the training users."""
-    if config.fold_in_reference is not None:
-        return float(config.fold_in_reference)
+    """``config.fold_in.reference``, or when unset the median ratings of the training users."""
+    if config.fold_in.reference is not None:
+        return float(config.fold_in.reference)
     counts = np.diff(sp.csr_matrix(train).indptr)
     counts = counts[counts > 0]
     return float(np.median(counts)) if len(counts) else 0.0
@@ -249,7 +249,7 @@ class RBMTrainer:
         self.config = replace(
             config,
             n_items=train.shape[1],
-            fold_in_reference=_fold_in_reference(config, train),
+            fold_in=replace(config.fold_in, reference=_fold_in_reference(config, train)),
         )
         self.options = options
         self.device = options.torch_device
@@ -268,7 +268,7 @@ class RBMTrainer:
         )
         # With torchrun, each rank trains on its share of the users (ml.training.distributed).
         self.users = self.world.shard(np.flatnonzero(np.diff(self.train.indptr) > 0))
-        self.batch_size = self.world.local_batch_size(self.config.batch_size)
+        self.batch_size = self.world.local_batch_size(self.config.training.batch_size)
         self.chain: Tensor | None = None
         self._buffers: dict[str, Tensor] = {}  # full-size CD gradients, reused every update
         # The paper's model only ever touches rated entries: train it on them (rbm_sparse);
@@ -285,7 +285,9 @@ class RBMTrainer:
         """One pass over this rank's users; ``max_updates`` stops it early (benchmarks time a
         part of an epoch on large data)."""
         cfg = self.config
-        k, momentum, lr = cfg.cd_k(epoch), cfg.momentum_at(epoch), cfg.learning_rate_at(epoch)
+        schedule = cfg.training
+        k, momentum = schedule.cd_k(epoch), schedule.momentum_at(epoch)
+        lr = schedule.learning_rate_at(epoch)
         order = self.users[
             torch.randperm(len(self.users), generator=self.generator, device=self.device)
             .cpu()
@@ -320,7 +322,7 @@ class RBMTrainer:
             return {name: torch.zeros_like(params[name]) for name in self._gradient_names}, None
         if self.sparse or self.sampled:
             batch = RatedBatch.from_rows(rows, cfg.n_ratings, self.device)
-            scale = batch.n_users / _raters(batch) if cfg.per_item_rate else None
+            scale = batch.n_users / _raters(batch) if cfg.training.per_item_rate else None
             if self.sampled:
                 stats = sampled_rating_cd_statistics(self.model, batch, k, self.generator)
             elif cfg.conditional:
@@ -338,7 +340,7 @@ class RBMTrainer:
                 return dict(grads), scale
             return stats.gradients(), scale
         bins = dense_states(rows, cfg.n_ratings, self.device)
-        if not cfg.persistent and cfg.conditional_weight == 0:
+        if not cfg.training.persistent and cfg.training.conditional_weight == 0:
             if not self._buffers:
                 params = self.model.cd_parameters()
                 self._buffers = {
@@ -346,17 +348,17 @@ class RBMTrainer:
                     for name in ("rating_weight", "rated_weight")
                 }
             grads = exact_rating_cd_gradients(self.model, bins, k, self.generator, self._buffers)
-            scale = bins.shape[0] / _dense_raters(bins) if cfg.per_item_rate else None
+            scale = bins.shape[0] / _dense_raters(bins) if cfg.training.per_item_rate else None
             return {name: grads[name] for name in self._gradient_names}, scale
         chain = None
-        if cfg.persistent:
+        if cfg.training.persistent:
             if self.chain is None or self.chain.shape[0] != bins.shape[0]:
                 self.chain = bins.clone()
             chain = self.chain
         stats = rating_cd_statistics(self.model, bins, k, self.generator, chain)
-        if cfg.persistent:
+        if cfg.training.persistent:
             self.chain = stats.negative_visible
-        scale = bins.shape[0] / _dense_raters(bins) if cfg.per_item_rate else None
+        scale = bins.shape[0] / _dense_raters(bins) if cfg.training.per_item_rate else None
         return stats.gradients(), scale
 
     @property
@@ -379,10 +381,10 @@ class RBMTrainer:
         if per_rater_scale is not None:
             grads["rating_weight"] = grads["rating_weight"] * per_rater_scale[:, None, None]
             grads["rating_bias"] = grads["rating_bias"] * per_rater_scale[:, None]
-        if cfg.rating_lr_scale != 1.0:
-            grads["rating_weight"] = grads["rating_weight"] * cfg.rating_lr_scale
-            grads["rating_bias"] = grads["rating_bias"] * cfg.rating_lr_scale
-        self.optimiser.step(grads, lr, momentum, cfg.weight_decay)
+        if cfg.training.rating_lr_scale != 1.0:
+            grads["rating_weight"] = grads["rating_weight"] * cfg.training.rating_lr_scale
+            grads["rating_bias"] = grads["rating_bias"] * cfg.training.rating_lr_scale
+        self.optimiser.step(grads, lr, momentum, cfg.training.weight_decay)
 
     @torch.inference_mode()
     def evaluate(self) -> dict[str, float]:
@@ -465,8 +467,8 @@ def fit_rbm(
     validation: sp.csr_matrix | None = None,
     patience: int | None = None,
 ) -> tuple[RatingRBM, list[dict[str, float]]]:
-    """Train for ``config.epochs`` epochs (``options.epochs`` is ignored: the epoch count is
-    part of the tuned configuration) in the shared fit loop. With ``validation`` and
+    """Train for ``config.training.epochs`` epochs (``options.epochs`` is ignored: the epoch
+    count is part of the tuned configuration) in the shared fit loop. With ``validation`` and
     ``patience``, stop when validation nDCG@10 has not improved for ``patience`` epochs and
     return the best epoch's model."""
     trainer = RBMTrainer(train, config, options, validation=validation)
@@ -479,7 +481,7 @@ def fit_rbm(
     result = fit(
         counter,
         options,
-        epochs=config.epochs,
+        epochs=config.training.epochs,
         name="rbm",
         validation=early_stopping,
         postfix="val_ndcg@10",
@@ -501,7 +503,7 @@ def fit_rating_fold_in(
     items = sp.csr_matrix(train.T)  # (I, U): one case per item
     model, _ = fit_rbm(items, item_config or config.item_rbm_config(), options)
     return RatingFoldIn.from_item_rbm(
-        model, items, prior_strength=config.fold_in_prior, steps=config.fold_in_steps
+        model, items, prior_strength=config.fold_in.prior, steps=config.fold_in.steps
     )
 
 
@@ -529,8 +531,9 @@ def train_rbm_checkpoint(
     item_config = config.item_rbm_config().scaled_to(split.train.nnz, n_users)
     config = replace(
         config.scaled_to(split.train.nnz, n_items),
-        item_rbm_epochs=item_config.epochs,
-        item_rbm_epochs_ratings_per_visible=0.0,
+        item_rbm=replace(
+            config.item_rbm, epochs=item_config.training.epochs, epochs_ratings_per_visible=0.0
+        ),
     )
     started = time.perf_counter()
     model, history = fit_rbm(split.train, config, options)
@@ -568,7 +571,7 @@ def train_rbm_checkpoint(
         )
     return Checkpoint(
         model_type="rbm",
-        config=asdict(model.config),
+        config=model.config.to_dict(),
         tensors=tensors,
         vocab={"user": split.users.to_list(), "item": split.items.to_list()},
         data_sha256=dataset.sha256,
@@ -578,7 +581,10 @@ def train_rbm_checkpoint(
             "seed": options.seed,
             "split_seed": PROTOCOL_SEED,
             "history": history,
-            "epochs": {"ranking": config.epochs, "item_rbm": item_config.epochs},
+            "epochs": {
+                "ranking": config.training.epochs,
+                "item_rbm": item_config.training.epochs,
+            },
             **fit_record(fit, fitted, fit_all_seconds),
         },
     )

@@ -32,9 +32,9 @@ def uses_sampled_cd(config: RBMConfig) -> bool:
     (both need every item's state); the exact path otherwise."""
     return (
         config.model_rated
-        and not config.persistent
-        and config.conditional_weight == 0
-        and config.n_items >= config.sampled_cd_min_items
+        and not config.training.persistent
+        and config.training.conditional_weight == 0
+        and config.n_items >= config.training.sampled_cd_min_items
     )
 
 
@@ -85,9 +85,9 @@ def sampled_rating_cd_statistics(
 
     ``negative_visible`` holds the chain's last states over the columns (B, C)."""
     cfg = model.config
-    if not cfg.model_rated or cfg.persistent or cfg.conditional_weight:
+    if not cfg.model_rated or cfg.training.persistent or cfg.training.conditional_weight:
         raise ValueError("sampled CD is for the joint model without PCD or conditional_weight")
-    columns, weight, n_rated = sample_columns(batch, cfg.sampled_cd_negatives, generator)
+    columns, weight, n_rated = sample_columns(batch, cfg.training.sampled_cd_negatives, generator)
     mask = dropout_mask(cfg, batch.n_users, batch.items.device, generator)
     # Positive phase: exact, from the rated triples.
     h0 = torch.sigmoid(model.hidden_input_sparse(batch.items, batch.values, batch.offsets))

@@ -23,6 +23,7 @@ from ml.models.autoencoder import apply_variants, image_config, mult_dae_config
 from ml.models.dbn import DBNConfig
 from ml.models.gan import GANConfig
 from ml.models.rbm import BernoulliRBMConfig, RBMConfig
+from ml.models.rbm_config import ItemRBMSettings, RBMTraining
 from ml.training import autoencoder as autoencoder_training
 from ml.training.autoencoder import train_images, train_ranking
 from ml.training.base import TrainingOptions
@@ -51,7 +52,11 @@ def ratings_checkpoints(dataset: RatingsDataset) -> dict[str, Checkpoint]:
         "autoencoder": autoencoder,
         "rbm": train_rbm_checkpoint(
             dataset,
-            RBMConfig(n_hidden=32, epochs=2, item_rbm_hidden=16, item_rbm_epochs=1),
+            RBMConfig(
+                n_hidden=32,
+                training=RBMTraining(epochs=2),
+                item_rbm=ItemRBMSettings(n_hidden=16, epochs=1),
+            ),
             OPTIONS,
         ),
     }

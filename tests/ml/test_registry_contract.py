@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 import torch
 
+from app.core.params import override_config
 from ml.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from ml.data.digits import ImageDataset
 from ml.data.schema import RatingsDataset, normalise_ratings
@@ -78,7 +79,7 @@ def trained(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     spec: ModelSpec = request.param
     ratings, images = ratings_dataset(), image_dataset()
     data = images if spec.data == "images" else ratings
-    config = dataclasses.replace(spec.config(data), **spec.smoke)
+    config = override_config(spec.config(data), spec.smoke)
     options = TrainingOptions(device="cpu", seed=7, epochs=EPOCHS, progress=False)
     checkpoint = spec.trainer()(data, config, options, fit="train")  # one fit, not two
     assert checkpoint.model_type == spec.name

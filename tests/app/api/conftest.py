@@ -21,6 +21,7 @@ from app.main import create_app
 from ml.checkpoint import checkpoint_sha256, save_checkpoint
 from ml.data.schema import RatingsDataset, normalise_ratings
 from ml.models.rbm import RBMConfig
+from ml.models.rbm_config import RBMTraining
 from ml.training.base import TrainingOptions
 from ml.training.baselines import (
     EASETrainingConfig,
@@ -72,7 +73,12 @@ def checkpoints(
         "popularity": train_popularity(planted_dataset, PopularityTrainingConfig()),
         "rbm": train_rbm_checkpoint(
             planted_dataset,
-            RBMConfig(n_hidden=8, learning_rate=0.1, batch_size=8, epochs=30, cd_k_step_epochs=10),
+            RBMConfig(
+                n_hidden=8,
+                training=RBMTraining(
+                    learning_rate=0.1, batch_size=8, epochs=30, cd_k_step_epochs=10
+                ),
+            ),
             TrainingOptions(device="cpu", seed=3, progress=False),
         ),
     }

@@ -37,7 +37,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     assert printed["model_type"] == "rbm" and "ndcg@10_all" in printed and "rmse" in printed
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["metrics"]["ndcg@10_all"] == printed["ndcg@10_all"]
-    assert manifest["config"]["epochs"] == 30 and manifest["config"]["n_hidden"] == 8
+    assert manifest["config"]["training"]["epochs"] == 30 and manifest["config"]["n_hidden"] == 8
     return out, ratings
 
 

@@ -11,6 +11,7 @@ import pytest
 from ml.checkpoint import save_checkpoint
 from ml.data.schema import RatingsDataset, normalise_ratings
 from ml.models.rbm import RBMConfig
+from ml.models.rbm_config import RBMTraining
 from ml.training.base import TrainingOptions
 from ml.training.rbm import train_rbm_checkpoint
 from tests.app.cli.runner import deeprec_in_process as deeprec
@@ -28,7 +29,10 @@ def rbm(tmp_path_factory: pytest.TempPathFactory) -> Path:
     items = pd.DataFrame({"item_id": sorted(ratings["item_id"].unique())})
     checkpoint = train_rbm_checkpoint(
         RatingsDataset(name="planted", ratings=ratings, items=items),
-        RBMConfig(n_hidden=8, learning_rate=0.1, batch_size=8, epochs=30, cd_k_step_epochs=10),
+        RBMConfig(
+            n_hidden=8,
+            training=RBMTraining(learning_rate=0.1, batch_size=8, epochs=30, cd_k_step_epochs=10),
+        ),
         TrainingOptions(device="cpu", seed=3, progress=False),
         fit="train",
     )

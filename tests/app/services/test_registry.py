@@ -16,6 +16,7 @@ from ml.data.schema import RatingsDataset, empty_items, normalise_ratings
 from ml.device import resolve_device
 from ml.inference import Recommender
 from ml.models.rbm import RBMConfig
+from ml.models.rbm_config import RBMTraining
 from ml.training.base import TrainingOptions
 from ml.training.baselines import EASETrainingConfig, train_ease
 from ml.training.rbm import train_rbm_checkpoint
@@ -124,7 +125,9 @@ def test_rbm_serves_on_cuda(tmp_path: Path) -> None:
     ratings = normalise_ratings(planted_frame())
     dataset = RatingsDataset("planted", ratings, empty_items(ratings["item_id"].to_numpy()))
     checkpoint = train_rbm_checkpoint(
-        dataset, RBMConfig(n_hidden=8, epochs=3), TrainingOptions(device="cpu", progress=False)
+        dataset,
+        RBMConfig(n_hidden=8, training=RBMTraining(epochs=3)),
+        TrainingOptions(device="cpu", progress=False),
     )
     path = save_checkpoint(checkpoint, tmp_path / "rbm")
     answers = {}

@@ -16,12 +16,13 @@ from ml.evaluation.evaluate import top_k
 from ml.inference import load_model, load_recommender
 from ml.inference.rbm import RBMScorer
 from ml.models.rbm import RBMConfig
+from ml.models.rbm_config import RBMTraining
 from ml.models.rbm_ratings import TENSOR_PREFIX
 from ml.training.base import TrainingOptions
 from ml.training.rbm import train_rbm_checkpoint
 from tests.conftest import planted_frame
 
-CONFIG = RBMConfig(n_hidden=8, learning_rate=0.1, batch_size=8, epochs=20)
+CONFIG = RBMConfig(n_hidden=8, training=RBMTraining(learning_rate=0.1, batch_size=8, epochs=20))
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +42,7 @@ def test_manifest_carries_test_figures_vocab_and_sha(trained: tuple[Path, Path])
     assert {"ndcg@10_all", "precision@10_all", "rmse", "train_seconds"} <= ckpt.metrics.keys()
     assert ckpt.data_sha256 == load_ratings_path(ratings_file).sha256
     assert len(ckpt.vocab["user"]) == 40 and len(ckpt.vocab["item"]) == 30
-    assert ckpt.config["n_items"] == 30 and len(ckpt.extra["history"]) == CONFIG.epochs
+    assert ckpt.config["n_items"] == 30 and len(ckpt.extra["history"]) == CONFIG.training.epochs
 
 
 def test_ratings_come_from_the_item_based_rbm(trained: tuple[Path, Path]) -> None:

@@ -14,6 +14,7 @@ from ml.models.rbm import (
     RBMConfig,
     bin_ratings,
 )
+from ml.models.rbm_config import FoldInSettings, ItemRBMSettings, RBMTraining
 
 
 def _randomise(model: torch.nn.Module, seed: int = 0) -> None:
@@ -103,16 +104,16 @@ def test_config_refuses_inconsistent_settings() -> None:
         RBMConfig(rating_model="svd")
     with pytest.raises(ValueError, match="hidden_dropout"):
         RBMConfig(hidden_dropout=1.0)
-    with pytest.raises(ValueError, match="fold_in_prior"):
-        RBMConfig(fold_in_prior=0.0)
+    with pytest.raises(ValueError, match=r"fold_in\.prior"):
+        RBMConfig(fold_in=FoldInSettings(prior=0.0))
 
 
 def test_item_rbm_config_is_the_papers_model_with_its_own_settings() -> None:
-    config = RBMConfig(item_rbm_hidden=7, item_rbm_learning_rate=0.2, item_rbm_epochs=3)
+    config = RBMConfig(item_rbm=ItemRBMSettings(n_hidden=7, learning_rate=0.2, epochs=3))
     item = config.item_rbm_config()
-    assert (item.n_hidden, item.learning_rate, item.epochs) == (7, 0.2, 3)
+    assert (item.n_hidden, item.training.learning_rate, item.training.epochs) == (7, 0.2, 3)
     assert not item.model_rated and item.ranking_score == "expected_rating"
-    assert item.hidden_dropout == 0.0 and not item.persistent  # the sparse CD path applies
+    assert item.hidden_dropout == 0.0 and not item.training.persistent  # the sparse CD path applies
 
 
 def test_hidden_dropout_scales_the_down_pass_by_the_keep_probability() -> None:
@@ -124,8 +125,8 @@ def test_hidden_dropout_scales_the_down_pass_by_the_keep_probability() -> None:
 
 
 def test_cd_k_schedule_rises() -> None:
-    config = RBMConfig(cd_k_max=5, cd_k_step_epochs=2)
-    assert [config.cd_k(e) for e in range(1, 9)] == [1, 1, 3, 3, 5, 5, 5, 5]
+    config = RBMConfig(training=RBMTraining(cd_k_max=5, cd_k_step_epochs=2))
+    assert [config.training.cd_k(e) for e in range(1, 9)] == [1, 1, 3, 3, 5, 5, 5, 5]
 
 
 def test_sparse_fold_in_matches_the_dense_one() -> None:
@@ -169,14 +170,14 @@ def test_rated_batch_leaves_its_input_rows_unchanged() -> None:
 
 def test_epochs_shrink_with_the_ratings_per_visible_unit_and_never_grow() -> None:
     config = RBMConfig()  # epochs 20 tuned at 45 ratings per item
-    assert config.scaled_to(75_353, 1_682).epochs == 20  # MovieLens-100K's train fold
-    assert config.scaled_to(1_000, 1_682).epochs == 20  # sparser data: never lengthened
-    dense = config.scaled_to(750_440, 3_706)  # 202 ratings per item
+    assert config.scaled_to(75_353, 1_682).training.epochs == 20  # MovieLens-100K's train fold
+    assert config.scaled_to(1_000, 1_682).training.epochs == 20  # sparser data: never lengthened
+    dense = config.scaled_to(750_440, 3_706).training  # 202 ratings per item
     assert dense.epochs == 5  # ceil(20 * 45 / 202.5)
     assert [dense.cd_k(e) for e in range(1, 6)] == [1, 3, 3, 3, 3]
     assert dense.epochs_ratings_per_visible == 0  # a refit with it runs the same epochs
     assert dense.scaled_to(750_440, 3_706) == dense
-    assert RBMConfig(epochs_ratings_per_visible=0).scaled_to(750_440, 3_706).epochs == 20
+    assert RBMTraining(epochs_ratings_per_visible=0).scaled_to(750_440, 3_706).epochs == 20
     items = config.item_rbm_config()  # the companion: ratings per user
-    assert items.scaled_to(75_353, 943).epochs == 20
-    assert items.scaled_to(750_440, 6_040).epochs == 13
+    assert items.scaled_to(75_353, 943).training.epochs == 20
+    assert items.scaled_to(750_440, 6_040).training.epochs == 13

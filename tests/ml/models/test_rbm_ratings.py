@@ -11,11 +11,16 @@ import torch
 from ml.data.splits import protocol_split
 from ml.evaluation.metrics import rmse
 from ml.models.rbm import RBMConfig
+from ml.models.rbm_config import FoldInSettings, ItemRBMSettings, RBMTraining
 from ml.models.rbm_ratings import TENSOR_PREFIX, RatingFoldIn
 from ml.training.base import TrainingOptions
 from ml.training.rbm import fit_rating_fold_in
 
-CONFIG = RBMConfig(item_rbm_hidden=8, item_rbm_epochs=60, batch_size=4, fold_in_prior=1.0)
+CONFIG = RBMConfig(
+    training=RBMTraining(batch_size=4),
+    item_rbm=ItemRBMSettings(n_hidden=8, epochs=60),
+    fold_in=FoldInSettings(prior=1.0),
+)
 
 
 def _opposite_tastes(n_users: int = 60, n_items: int = 20, seed: int = 0) -> pd.DataFrame:
@@ -67,7 +72,7 @@ def test_a_user_without_ratings_gets_the_prior(fitted: tuple[RatingFoldIn, objec
 def test_tensors_round_trip(fitted: tuple[RatingFoldIn, object]) -> None:
     model, split = fitted
     tensors = {TENSOR_PREFIX + k: v.clone() for k, v in model.state_dict().items()}
-    again = RatingFoldIn.from_tensors(tensors, prior_strength=1.0, steps=CONFIG.fold_in_steps)
+    again = RatingFoldIn.from_tensors(tensors, prior_strength=1.0, steps=CONFIG.fold_in.steps)
     np.testing.assert_array_equal(again.predict(split.train[:5]), model.predict(split.train[:5]))
     with pytest.raises(KeyError):
         RatingFoldIn.from_tensors({}, prior_strength=1.0, steps=5)

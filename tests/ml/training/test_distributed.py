@@ -22,6 +22,7 @@ from ml.checkpoint import load_checkpoint
 from ml.data.splits import protocol_split
 from ml.evaluation.evaluate import top_k
 from ml.models.rbm import RatedBatch, RatingRBM, RBMConfig, predict_rows
+from ml.models.rbm_config import RBMTraining
 from ml.training.base import TrainingOptions
 from ml.training.distributed import World, without_option, world
 from ml.training.rbm import fit_rbm
@@ -29,7 +30,10 @@ from ml.training.rbm_sparse import data_statistics
 from tests.app.cli.runner import deeprec_in_process
 from tests.conftest import planted_frame
 
-CONFIG = RBMConfig(n_hidden=8, learning_rate=0.1, batch_size=8, epochs=30, cd_k_step_epochs=10)
+CONFIG = RBMConfig(
+    n_hidden=8,
+    training=RBMTraining(learning_rate=0.1, batch_size=8, epochs=30, cd_k_step_epochs=10),
+)
 OPTIONS = TrainingOptions(device="cpu", seed=3, progress=False)
 WORLD_SIZE = 2
 STAT_USERS = 16  # users of the one update whose all-reduced statistics are compared
@@ -99,7 +103,7 @@ def test_two_gloo_processes_match_one_process(tmp_path: Path) -> None:
     parallel = _model(split.train.shape[1])
     parallel.load_state_dict(states[0])
     history = json.loads((tmp_path / "history0.json").read_text())
-    assert len(history) == len(single_history) == CONFIG.epochs
+    assert len(history) == len(single_history) == CONFIG.training.epochs
     assert history[-1]["val_ndcg@10"] == pytest.approx(single_history[-1]["val_ndcg@10"], abs=0.1)
     assert history[-1]["train_rmse"] == pytest.approx(single_history[-1]["train_rmse"], abs=0.1)
     assert _within_group(parallel) >= 0.95

@@ -11,6 +11,7 @@ import torch
 from ml.data.schema import RatingsDataset, normalise_ratings
 from ml.data.splits import protocol_split
 from ml.models.rbm import RatingRBM, RBMConfig, predict_rows
+from ml.models.rbm_config import FoldInSettings
 from ml.training.baselines import (
     EASETrainingConfig,
     PopularityTrainingConfig,
@@ -57,7 +58,7 @@ def test_unknown_fit_is_refused(dataset: RatingsDataset) -> None:
 
 def test_fold_in_reference_scales_only_users_with_few_ratings() -> None:
     torch.manual_seed(0)
-    model = RatingRBM(RBMConfig(n_items=6, n_hidden=4, fold_in_reference=4.0))
+    model = RatingRBM(RBMConfig(n_items=6, n_hidden=4, fold_in=FoldInSettings(reference=4.0)))
     with torch.no_grad():
         model.rating_weight.normal_(0, 1)
         model.rated_weight.normal_(0, 1)
@@ -69,7 +70,9 @@ def test_fold_in_reference_scales_only_users_with_few_ratings() -> None:
     assert torch.allclose(scaled - model.hidden_bias, evidence * torch.tensor([[4.0], [1], [1]]))
     # Off (0) or unset (None, old checkpoints): the plain fold-in.
     for reference in (0.0, None):
-        plain = RatingRBM(RBMConfig(n_items=6, n_hidden=4, fold_in_reference=reference))
+        plain = RatingRBM(
+            RBMConfig(n_items=6, n_hidden=4, fold_in=FoldInSettings(reference=reference))
+        )
         plain.load_state_dict(model.state_dict())
         assert torch.equal(plain.fold_in_hidden_input(x, counts), x)
     # The sparse serving path and the dense one agree.

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -19,6 +17,7 @@ from ml.models.rbm import (
     dense_states,
     predict_rows,
 )
+from ml.models.rbm_config import RBMTraining
 from ml.training.base import TrainingOptions
 from ml.training.cd import MomentumSGD, bernoulli_cd_statistics, train_bernoulli_rbm
 from ml.training.rbm import (
@@ -30,7 +29,10 @@ from ml.training.rbm import (
 from tests.conftest import planted_frame
 
 OPTIONS = TrainingOptions(device="cpu", seed=3, progress=False)
-SMALL = RBMConfig(n_hidden=8, learning_rate=0.1, batch_size=8, epochs=30, cd_k_step_epochs=10)
+SMALL = RBMConfig(
+    n_hidden=8,
+    training=RBMTraining(learning_rate=0.1, batch_size=8, epochs=30, cd_k_step_epochs=10),
+)
 
 
 def _two_patterns(n: int = 64) -> torch.Tensor:
@@ -97,7 +99,7 @@ def test_planted_groups_get_recommendations_within_their_group() -> None:
 
 def test_training_is_deterministic_under_a_seed() -> None:
     split = protocol_split(planted_frame())
-    config = RBMConfig(n_hidden=6, batch_size=8, epochs=3, persistent=True)
+    config = RBMConfig(n_hidden=6, training=RBMTraining(batch_size=8, epochs=3, persistent=True))
     a, _ = fit_rbm(split.train, config, OPTIONS)
     b, _ = fit_rbm(split.train, config, OPTIONS)
     c, _ = fit_rbm(split.train, config, TrainingOptions(device="cpu", seed=4, progress=False))
@@ -109,13 +111,13 @@ def test_training_is_deterministic_under_a_seed() -> None:
 
 def test_early_stopping_in_the_shared_loop_returns_the_best_epochs_model() -> None:
     split = protocol_split(planted_frame())
-    config = replace(SMALL, epochs=8)
+    config = SMALL.with_training(epochs=8)
     model, history = fit_rbm(split.train, config, OPTIONS, validation=split.test, patience=1)
     scores = [record["val_ndcg@10"] for record in history]
     best = int(np.argmax(scores))  # the first best epoch, as the loop keeps it
     # It stopped one validation after the best (patience 1), or ran to the ceiling.
-    assert len(history) == min(best + 2, config.epochs)
-    again, _ = fit_rbm(split.train, replace(config, epochs=best + 1), OPTIONS)
+    assert len(history) == min(best + 2, config.training.epochs)
+    again, _ = fit_rbm(split.train, config.with_training(epochs=best + 1), OPTIONS)
     for name, tensor in model.state_dict().items():  # the best epoch's weights came back
         torch.testing.assert_close(tensor, again.state_dict()[name])
 

@@ -4,7 +4,6 @@ likelihood, and sampled CD for the joint model (the chain over rated + sampled i
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 
 import numpy as np
 import scipy.sparse as sp
@@ -13,6 +12,7 @@ import torch
 from ml.data.splits import protocol_split
 from ml.evaluation.evaluate import top_k
 from ml.models.rbm import RatedBatch, RatingRBM, RBMConfig, dense_states, predict_rows
+from ml.models.rbm_config import RBMTraining
 from ml.models.rbm_ratings import RatingFoldIn
 from ml.training.base import TrainingOptions
 from ml.training.rbm import RBMTrainer, fit_rbm
@@ -20,7 +20,10 @@ from ml.training.rbm_sampled import sample_columns, uses_sampled_cd
 from tests.conftest import planted_frame
 
 OPTIONS = TrainingOptions(device="cpu", seed=3, progress=False)
-SMALL = RBMConfig(n_hidden=8, learning_rate=0.1, batch_size=8, epochs=30, cd_k_step_epochs=10)
+SMALL = RBMConfig(
+    n_hidden=8,
+    training=RBMTraining(learning_rate=0.1, batch_size=8, epochs=30, cd_k_step_epochs=10),
+)
 
 
 def _random_rows(n_users: int = 12, n_items: int = 40, seed: int = 0) -> sp.csr_matrix:
@@ -94,14 +97,16 @@ def test_sampled_columns_hold_every_rated_item_then_weighted_others() -> None:
 def test_the_catalogue_size_chooses_the_cd_path() -> None:
     assert not uses_sampled_cd(RBMConfig(n_items=1682))  # MovieLens-100K stays exact
     assert uses_sampled_cd(RBMConfig(n_items=10677))
-    assert uses_sampled_cd(RBMConfig(n_items=30, sampled_cd_min_items=0))
-    assert not uses_sampled_cd(RBMConfig(n_items=30, sampled_cd_min_items=0, persistent=True))
+    assert uses_sampled_cd(RBMConfig(n_items=30, training=RBMTraining(sampled_cd_min_items=0)))
+    assert not uses_sampled_cd(
+        RBMConfig(n_items=30, training=RBMTraining(sampled_cd_min_items=0, persistent=True))
+    )
 
 
 def test_sampled_cd_learns_the_planted_groups() -> None:
     # Batches of 2 users rate about half the catalogue: the chain really samples the rest.
     split = protocol_split(planted_frame())
-    config = replace(SMALL, batch_size=2, sampled_cd_min_items=0, sampled_cd_negatives=0.5)
+    config = SMALL.with_training(batch_size=2, sampled_cd_min_items=0, sampled_cd_negatives=0.5)
     assert RBMTrainer(split.train, config, OPTIONS).sampled
     model, history = fit_rbm(split.train, config, OPTIONS, validation=split.test)
     assert history[-1]["val_ndcg@10"] > history[0]["val_ndcg@10"]

@@ -9,6 +9,7 @@ import torch
 
 from ml.data.splits import protocol_split
 from ml.models.rbm import RatedBatch, RatingRBM, RBMConfig, dense_states, predict_rows
+from ml.models.rbm_config import RBMTraining
 from ml.training.base import TrainingOptions
 from ml.training.rbm import RBMTrainer, fit_rbm, rating_cd_statistics
 from ml.training.rbm_sparse import sparse_rating_cd_gradients, sparse_rating_cd_statistics
@@ -83,7 +84,9 @@ def test_explicit_zeros_are_not_ratings() -> None:
 
 def test_trainer_takes_the_sparse_path_and_fits_the_ratings() -> None:
     split = protocol_split(planted_frame(per_user=10))
-    config = RBMConfig(**{**PAPER.__dict__, "n_hidden": 8, "epochs": 20, "batch_size": 8})
+    config = RBMConfig(
+        **{**PAPER.__dict__, "n_hidden": 8, "training": RBMTraining(epochs=20, batch_size=8)}
+    )
     assert RBMTrainer(split.train, config, TrainingOptions(progress=False)).sparse
     model, history = fit_rbm(split.train, config, TrainingOptions(seed=3, progress=False))
     assert history[-1]["train_rmse"] < history[0]["train_rmse"]
