@@ -82,13 +82,15 @@ class Conditionals:
         probs = torch.sigmoid(self.hidden_input(RatedBatch.from_dense(states)))
         return probs if self.hidden_mask is None else probs * self.hidden_mask
 
-    def rating_logits(self, h: Tensor) -> Tensor:
-        """Logits of the K rated states, (K, B, C) (see ``RatingRBM.rating_logits``)."""
+    def rating_logits(self, h: Tensor, out: Tensor | None = None) -> Tensor:
+        """Logits of the K rated states, (K, B, C) (see ``RatingRBM.rating_logits``), written
+        into ``out`` (K, B, C) when given."""
         n_items, k, n_hidden = self.rating_weight.shape
         flat = h @ self.rating_weight.reshape(n_items * k, n_hidden).T  # (B, C*K)
-        logits = flat.view(-1, n_items, k).permute(2, 0, 1) + self.rating_bias.T.unsqueeze(1)
+        by_value = flat.view(-1, n_items, k).permute(2, 0, 1)
+        logits = torch.add(by_value, self.rating_bias.T.unsqueeze(1), out=out)
         if self.config.model_rated:
-            logits = logits + (h @ self.rated_weight.T + self.rated_bias).unsqueeze(0)
+            logits.add_((h @ self.rated_weight.T + self.rated_bias).unsqueeze(0))
         return logits
 
     def statistics(
@@ -130,15 +132,17 @@ def gibbs_chain(
     mask = (start > 0).float()  # (B, C)
     h = torch.bernoulli(h_probs, generator=generator)
     states, v_probs, r_probs = start, torch.empty(0), mask
+    n_k = cond.rating_weight.shape[1]
+    # The joint chain's K+1 state logits: "unrated" (0) then the K values', written in place.
+    full = h_probs.new_zeros(n_k + 1, *start.shape) if joint else None  # (K+1, B, C)
     for _ in range(k):
-        logits = cond.rating_logits(h)  # (K, B, C)
-        if joint:
-            full = torch.cat([torch.zeros_like(logits[:1]), logits], 0)  # (K+1, B, C)
+        if full is not None:
+            cond.rating_logits(h, out=full[1:])
             p = torch.softmax(full, 0)
             v_probs, r_probs = p[1:], 1 - p[0]  # (K, B, C), (B, C)
             states = sample_states(p, generator)  # (B, C) in 0..K
         else:
-            p = torch.softmax(logits, 0)  # (K, B, C): p(k | rated, h)
+            p = torch.softmax(cond.rating_logits(h), 0)  # (K, B, C): p(k | rated, h)
             v_probs = p * mask  # rated items only
             states = (sample_states(p, generator) + 1) * mask.long()  # (B, C)
         h_probs = cond.hidden_probs(states)

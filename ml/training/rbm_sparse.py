@@ -10,6 +10,8 @@ the optimiser; the dense path stays for the joint model, whose chain visits ever
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import Tensor
 
@@ -129,6 +131,46 @@ def sparse_rating_cd_statistics(
     return CDStatistics(positive, negative, values)
 
 
+def _value_slots(batch: RatedBatch, n_k: int) -> Tensor:
+    """Rows (item * K + value) of the flattened (I K, H) weights for each rated triple's K
+    values, (nnz K,): user by user, items ascending within a user, as the triples are."""
+    values = torch.arange(n_k, device=batch.items.device)
+    return (batch.items.unsqueeze(1) * n_k + values).reshape(-1)
+
+
+def _csr(crow: Tensor, col: Tensor, value: Tensor, shape: tuple[int, int]) -> Tensor:
+    """A CSR tensor built from indices made here (sorted, in range: no invariant check
+    needed), without torch's one-off "beta" warning about sparse CSR support."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return torch.sparse_csr_tensor(crow, col, value, shape, check_invariants=False)
+
+
+def _logit_pattern(batch: RatedBatch, slots: Tensor, n_k: int, like: Tensor) -> Tensor:
+    """The (B, I K) sparsity pattern of the value logits the chain needs, in CSR: row b holds
+    user b's rated items' K slots. ``sampled_addmm`` fills exactly these entries."""
+    counts = torch.bincount(batch.owner, minlength=batch.n_users)
+    crow = torch.zeros(batch.n_users + 1, dtype=torch.long, device=slots.device)
+    crow[1:] = torch.cumsum(counts, 0) * n_k
+    return _csr(crow, slots, like.new_zeros(len(slots)), (batch.n_users, batch.n_items * n_k))
+
+
+def _phase_matrix(batch: RatedBatch, slots: Tensor, v_probs: Tensor, n_rows: int) -> Tensor:
+    """Both phases' value weights as a sparse (I K, 2B) CSR matrix: +1 at (item * K + value,
+    user) for each rated triple (the data's one-hot), -p(value) at (item * K + k, B + user)
+    for each triple and k (the chain's probabilities). Times the two phases' hiddens (2B, H)
+    it is the weight gradient; no (user, item) pair repeats, so no entry does."""
+    n_users, n_k = batch.n_users, v_probs.shape[1]
+    row = torch.cat([batch.items * n_k + batch.values - 1, slots])
+    col = torch.cat([batch.owner, (batch.owner + n_users).repeat_interleave(n_k)])
+    value = torch.cat([v_probs.new_ones(len(batch.items)), v_probs.reshape(-1).neg()])
+    order = torch.argsort(row * (2 * n_users) + col)
+    row, col, value = row[order], col[order], value[order]
+    crow = torch.zeros(n_rows + 1, dtype=torch.long, device=row.device)
+    crow[1:] = torch.cumsum(torch.bincount(row, minlength=n_rows), 0)
+    return _csr(crow, col, value, (n_rows, 2 * n_users))
+
+
 @torch.no_grad()
 def sparse_rating_cd_gradients(
     model: RatingRBM,
@@ -137,51 +179,51 @@ def sparse_rating_cd_gradients(
     generator: torch.Generator | None,
     out: dict[str, Tensor] | None = None,
 ) -> dict[str, Tensor]:
-    """``sparse_rating_cd_statistics(...).gradients()``, computed over the C items the batch
-    rated: the K value logits of every (user, visited item) by one (B, H) x (H, C K) product
-    per Gibbs step, and both phases' statistics by one (C K, 2B) x (2B, H) product, copied into
-    the full-size gradients (``out``'s tensors when given: reused buffers, no fresh pages).
+    """``sparse_rating_cd_statistics(...).gradients()`` by sparse products over the rated
+    triples: the K value logits of each triple by one sampled product (``sampled_addmm``: only
+    the (user, rated item, value) entries of h W^T) per Gibbs step, and the weight gradient
+    by one sparse (I K, 2B) x dense (2B, H) product, written straight into ``out``'s buffers
+    when given (reused, no fresh pages).
 
-    Same figures (and the same draws from ``generator``) as the per-triple path, which
-    gathers an (nnz, K, H) copy of the weights and forms (nnz K, H) outer products per update:
-    on MovieLens-1M's item RBM those copies and the full-size temporaries cost most of an
-    update (bench/results/rbm_scale.md).
+    Same figures up to float rounding (and the same draws from ``generator``) as the
+    per-triple path, which gathers an (nnz, K, H) copy of the weights and forms (nnz K, H)
+    outer products per update. Dense products over the batch's visited columns cost 15x the
+    needed work on MovieLens-1M's item RBM (a batch of 32 items reaches about 3,000 users
+    through 6,500 ratings) and were most of an update (bench/results/rbm_scale.md).
     """
     cfg = model.config
     if cfg.model_rated or cfg.conditional or cfg.hidden_dropout > 0:
         raise ValueError("the sparse CD path is for model_rated=false without hidden dropout")
     n_items, n_k, n_hidden = model.rating_weight.shape
     n_users = batch.n_users
-    columns, inverse = torch.unique(batch.items, return_inverse=True)  # (C,), (nnz,)
-    n_columns = len(columns)
-    weight = model.rating_weight[columns].reshape(n_columns * n_k, n_hidden)  # (C K, H)
-    bias = model.rating_bias[columns]  # (C, K)
+    flat = model.rating_weight.view(n_items * n_k, n_hidden)
+    slots = _value_slots(batch, n_k)  # (nnz K,)
+    bias = model.rating_bias[batch.items]  # (nnz, K)
     # Positive phase: hiddens driven by the data.
     h0 = _hidden_probs(model, batch, batch.values)  # (B, H)
+    pattern = _logit_pattern(batch, slots, n_k, h0)
     # Negative phase: k Gibbs steps that resample the values of the rated items only.
     h = torch.bernoulli(h0, generator=generator)
     v_probs, h_probs = torch.empty(0), h0
     for _ in range(k):
-        logits = (h @ weight.T).view(n_users, n_columns, n_k)[batch.owner, inverse]  # (nnz, K)
-        v_probs = torch.softmax(logits + bias[inverse], -1)
+        logits = torch.sparse.sampled_addmm(pattern, h, flat.T).values()  # (nnz K,)
+        v_probs = torch.softmax(logits.view(-1, n_k) + bias, -1)  # (nnz, K)
         values = _sample_values(v_probs, generator)  # (nnz,)
         h_probs = _hidden_probs(model, batch, values)
         h = torch.bernoulli(h_probs, generator=generator)
-    # Both phases' value weights per (user, visited item, value): data one-hot, minus the
-    # chain's value probabilities; rows 0..B-1 pair with h0, B..2B-1 with the chain's h.
-    phases = h0.new_zeros(2 * n_users, n_columns, n_k)
-    phases[batch.owner, inverse, batch.values - 1] = 1.0
-    phases[batch.owner + n_users, inverse] = -v_probs
-    phases = phases.view(2 * n_users, n_columns * n_k)
+    phases = _phase_matrix(batch, slots, v_probs, n_items * n_k)  # (I K, 2B)
     scale = 1.0 / n_users
-    rows = (phases.T @ torch.cat([h0, h_probs])) * scale  # (C K, H)
+    hiddens = torch.cat([h0, h_probs]) * scale  # (2B, H): the batch mean's 1/B
     grads = out if out is not None else {}
     if out is None:
         grads["rating_weight"] = torch.empty_like(model.rating_weight)
-        grads["rating_bias"] = torch.empty_like(model.rating_bias)
-    grads["rating_weight"].zero_().view(n_items, n_k * n_hidden).index_copy_(
-        0, columns, rows.view(n_columns, n_k * n_hidden)
+    torch.mm(phases, hiddens, out=grads["rating_weight"].view(n_items * n_k, n_hidden))
+    row_sums = torch.cat([h0.new_ones(len(batch.items)), v_probs.reshape(-1).neg()])
+    slot_of = torch.cat([batch.items * n_k + batch.values - 1, slots])
+    grads["rating_bias"] = (
+        torch.zeros(n_items * n_k, dtype=h0.dtype, device=h0.device)
+        .index_add_(0, slot_of, row_sums, alpha=scale)
+        .view(n_items, n_k)
     )
-    grads["rating_bias"].zero_().index_copy_(0, columns, (phases.sum(0) * scale).view(-1, n_k))
     grads["hidden_bias"] = (h0.sum(0) - h_probs.sum(0)) * scale
     return grads

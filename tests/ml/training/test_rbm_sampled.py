@@ -78,6 +78,33 @@ def test_the_fold_in_likelihood_reads_the_rated_pairs_only() -> None:
     torch.testing.assert_close(nll, expected)
 
 
+def test_the_fold_in_gradients_are_those_of_its_likelihood() -> None:
+    dense = _random_rows(n_users=70).toarray()  # several padded groups of users
+    dense[5] = 0  # and one without ratings
+    rows = sp.csr_matrix(dense)
+    gen = torch.Generator().manual_seed(3)
+    fold_in = RatingFoldIn(
+        torch.rand(rows.shape[1], 4, generator=gen),
+        torch.randn(5, 4, generator=gen),
+        torch.zeros(5),
+    )
+    weight = torch.randn(rows.shape[0], 5, 4, generator=gen, requires_grad=True)
+    bias = torch.randn(rows.shape[0], 5, generator=gen, requires_grad=True)
+    groups = fold_in._padded_groups(RatedBatch.from_rows(rows, 5, torch.device("cpu")))
+    nll, grad_weight, grad_bias = fold_in._likelihood_and_gradients(weight, bias, groups)
+    with torch.enable_grad():
+        logits = fold_in._logits(weight, bias)  # (B, K, I), every pair, by autograd
+        coo = rows.tocoo()
+        rated = torch.log_softmax(logits[coo.row, :, coo.col], -1)
+        values = torch.from_numpy(coo.data).long().unsqueeze(1) - 1
+        expected = -rated.gather(1, values).sum()
+        expected.backward()
+    torch.testing.assert_close(nll, expected.detach())
+    torch.testing.assert_close(grad_weight, weight.grad)
+    torch.testing.assert_close(grad_bias, bias.grad)
+    assert torch.all(grad_weight[5] == 0)
+
+
 def test_sampled_columns_hold_every_rated_item_then_weighted_others() -> None:
     rows = _random_rows(n_users=3, n_items=600)
     batch = RatedBatch.from_rows(rows, 5, torch.device("cpu"))
