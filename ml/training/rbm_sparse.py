@@ -5,7 +5,9 @@ the items a user rated and nothing else (Salakhutdinov, Mnih & Hinton 2007, sec.
 update touches only the mini-batch's (user, item, value) triples: O(nnz K H) instead of the
 dense O(B I K H), about 15x less work at MovieLens' 6% density. The statistics are the dense
 ``rating_cd_statistics``' (mean over the mini-batch's users), as full-size tensors ready for
-the optimiser; the dense path stays for the joint model, whose chain visits every item.
+the optimiser or, for the weights, as the rows of the items the batch rated
+(``sparse_rating_cd_gradients(visited_rows=True)``); the dense path stays for the joint model,
+whose chain visits every item.
 """
 
 from __future__ import annotations
