@@ -32,7 +32,8 @@ log = logging.getLogger(__name__)
 class MomentumSGD:
     """Manual CD update: ``vel = momentum * vel + lr * (grad - decay * param)``; ``param += vel``.
 
-    ``decayed`` names the parameters that get weight decay (weights, never biases).
+    ``decayed`` names the parameters that get weight decay (weights, never biases). A gradient
+    that is zero outside some rows may come as those rows only (``step``'s ``rows``).
     """
 
     params: Mapping[str, Tensor]
@@ -44,11 +45,23 @@ class MomentumSGD:
 
     @torch.no_grad()
     def step(
-        self, grads: Mapping[str, Tensor], lr: float, momentum: float, weight_decay: float
+        self,
+        grads: Mapping[str, Tensor],
+        lr: float,
+        momentum: float,
+        weight_decay: float,
+        rows: Mapping[str, Tensor] | None = None,
     ) -> None:
+        """One update. ``rows[name]`` (C,), distinct: ``grads[name]`` holds only those rows of
+        the gradient (C, ...), every other row is zero (no full-size gradient is formed)."""
+        rows = rows or {}
         for name, grad in grads.items():
             param, vel = self.params[name], self.velocity[name]
-            vel.mul_(momentum).add_(grad, alpha=lr)
+            vel.mul_(momentum)
+            if name in rows:
+                vel.index_add_(0, rows[name], grad, alpha=lr)
+            else:
+                vel.add_(grad, alpha=lr)
             if name in self.decayed and weight_decay:  # in place: no temporary of param's size
                 vel.add_(param, alpha=-lr * weight_decay)
             param.add_(vel)

@@ -327,6 +327,11 @@ class RBMTrainer:
                 stats = sampled_rating_cd_statistics(self.model, batch, k, self.generator)
             elif cfg.conditional:
                 stats = sparse_rating_cd_statistics(self.model, batch, k, self.generator)
+            elif not self.world.distributed:  # the paper's model: the batch's rows only
+                grads = sparse_rating_cd_gradients(
+                    self.model, batch, k, self.generator, visited_rows=True
+                )
+                return grads, scale
             else:  # the paper's model: gradients straight into reused buffers
                 params = self.model.cd_parameters()
                 if not self._buffers:
@@ -378,13 +383,16 @@ class RBMTrainer:
         """One momentum-SGD update; ``per_rater_scale`` (I,), batch size / raters per item, is
         given only with ``per_item_rate``."""
         cfg = self.config
+        visited = grads.pop("visited", None)  # the rows the weight gradient holds, if not all
         if per_rater_scale is not None:
-            grads["rating_weight"] = grads["rating_weight"] * per_rater_scale[:, None, None]
+            row_scale = per_rater_scale if visited is None else per_rater_scale[visited]
+            grads["rating_weight"] = grads["rating_weight"] * row_scale[:, None, None]
             grads["rating_bias"] = grads["rating_bias"] * per_rater_scale[:, None]
         if cfg.training.rating_lr_scale != 1.0:
             grads["rating_weight"] = grads["rating_weight"] * cfg.training.rating_lr_scale
             grads["rating_bias"] = grads["rating_bias"] * cfg.training.rating_lr_scale
-        self.optimiser.step(grads, lr, momentum, cfg.training.weight_decay)
+        rows = {"rating_weight": visited} if visited is not None else None
+        self.optimiser.step(grads, lr, momentum, cfg.training.weight_decay, rows)
 
     @torch.inference_mode()
     def evaluate(self) -> dict[str, float]:

@@ -5,7 +5,9 @@ the items a user rated and nothing else (Salakhutdinov, Mnih & Hinton 2007, sec.
 update touches only the mini-batch's (user, item, value) triples: O(nnz K H) instead of the
 dense O(B I K H), about 15x less work at MovieLens' 6% density. The statistics are the dense
 ``rating_cd_statistics``' (mean over the mini-batch's users), as full-size tensors ready for
-the optimiser; the dense path stays for the joint model, whose chain visits every item.
+the optimiser or, for the weights, as the rows of the items the batch rated
+(``sparse_rating_cd_gradients(visited_rows=True)``); the dense path stays for the joint model,
+whose chain visits every item.
 """
 
 from __future__ import annotations
@@ -131,11 +133,11 @@ def sparse_rating_cd_statistics(
     return CDStatistics(positive, negative, values)
 
 
-def _value_slots(batch: RatedBatch, n_k: int) -> Tensor:
-    """Rows (item * K + value) of the flattened (I K, H) weights for each rated triple's K
-    values, (nnz K,): user by user, items ascending within a user, as the triples are."""
-    values = torch.arange(n_k, device=batch.items.device)
-    return (batch.items.unsqueeze(1) * n_k + values).reshape(-1)
+def _value_slots(items: Tensor, n_k: int) -> Tensor:
+    """Rows (item * K + value) of flattened (items, K) tensors for each rated triple's K
+    values, (nnz K,), from the triples' ``items`` (nnz,), in the triples' order."""
+    values = torch.arange(n_k, device=items.device)
+    return (items.unsqueeze(1) * n_k + values).reshape(-1)
 
 
 def _csr(crow: Tensor, col: Tensor, value: Tensor, shape: tuple[int, int]) -> Tensor:
@@ -155,20 +157,22 @@ def _logit_pattern(batch: RatedBatch, slots: Tensor, n_k: int, like: Tensor) -> 
     return _csr(crow, slots, like.new_zeros(len(slots)), (batch.n_users, batch.n_items * n_k))
 
 
-def _phase_matrix(batch: RatedBatch, slots: Tensor, v_probs: Tensor, n_rows: int) -> Tensor:
-    """Both phases' value weights as a sparse (I K, 2B) CSR matrix: +1 at (item * K + value,
-    user) for each rated triple (the data's one-hot), -p(value) at (item * K + k, B + user)
-    for each triple and k (the chain's probabilities). Times the two phases' hiddens (2B, H)
-    it is the weight gradient; no (user, item) pair repeats, so no entry does."""
+def _phase_matrix(batch: RatedBatch, item_rows: Tensor, v_probs: Tensor, n_rows: int) -> Tensor:
+    """Both phases' value weights as a sparse (R K, 2B) CSR matrix, R the rows ``item_rows``
+    (nnz,) numbers the triples' items by: +1 at (row * K + value, user) for each rated triple
+    (the data's one-hot), -p(value) at (row * K + k, B + user) for each triple and k (the
+    chain's probabilities). Times the two phases' hiddens (2B, H) it is the weight gradient;
+    no (user, item) pair repeats, so no entry does."""
     n_users, n_k = batch.n_users, v_probs.shape[1]
-    row = torch.cat([batch.items * n_k + batch.values - 1, slots])
+    slots = _value_slots(item_rows, n_k)
+    row = torch.cat([item_rows * n_k + batch.values - 1, slots])
     col = torch.cat([batch.owner, (batch.owner + n_users).repeat_interleave(n_k)])
     value = torch.cat([v_probs.new_ones(len(batch.items)), v_probs.reshape(-1).neg()])
     order = torch.argsort(row * (2 * n_users) + col)
     row, col, value = row[order], col[order], value[order]
-    crow = torch.zeros(n_rows + 1, dtype=torch.long, device=row.device)
-    crow[1:] = torch.cumsum(torch.bincount(row, minlength=n_rows), 0)
-    return _csr(crow, col, value, (n_rows, 2 * n_users))
+    crow = torch.zeros(n_rows * n_k + 1, dtype=torch.long, device=row.device)
+    crow[1:] = torch.cumsum(torch.bincount(row, minlength=n_rows * n_k), 0)
+    return _csr(crow, col, value, (n_rows * n_k, 2 * n_users))
 
 
 @torch.no_grad()
@@ -178,12 +182,18 @@ def sparse_rating_cd_gradients(
     k: int,
     generator: torch.Generator | None,
     out: dict[str, Tensor] | None = None,
+    *,
+    visited_rows: bool = False,
 ) -> dict[str, Tensor]:
     """``sparse_rating_cd_statistics(...).gradients()`` by sparse products over the rated
     triples: the K value logits of each triple by one sampled product (``sampled_addmm``: only
     the (user, rated item, value) entries of h W^T) per Gibbs step, and the weight gradient
     by one sparse (I K, 2B) x dense (2B, H) product, written straight into ``out``'s buffers
     when given (reused, no fresh pages).
+
+    With ``visited_rows`` the weight gradient covers only the C items the batch rated: it is
+    returned as ``rating_weight`` (C, K, H) with their indices as ``visited`` (C,), ascending
+    (the rows of every other item are zero), for ``MomentumSGD.step``'s ``rows``.
 
     Same figures up to float rounding (and the same draws from ``generator``) as the
     per-triple path, which gathers an (nnz, K, H) copy of the weights and forms (nnz K, H)
@@ -197,7 +207,7 @@ def sparse_rating_cd_gradients(
     n_items, n_k, n_hidden = model.rating_weight.shape
     n_users = batch.n_users
     flat = model.rating_weight.view(n_items * n_k, n_hidden)
-    slots = _value_slots(batch, n_k)  # (nnz K,)
+    slots = _value_slots(batch.items, n_k)  # (nnz K,)
     bias = model.rating_bias[batch.items]  # (nnz, K)
     # Positive phase: hiddens driven by the data.
     h0 = _hidden_probs(model, batch, batch.values)  # (B, H)
@@ -211,13 +221,19 @@ def sparse_rating_cd_gradients(
         values = _sample_values(v_probs, generator)  # (nnz,)
         h_probs = _hidden_probs(model, batch, values)
         h = torch.bernoulli(h_probs, generator=generator)
-    phases = _phase_matrix(batch, slots, v_probs, n_items * n_k)  # (I K, 2B)
     scale = 1.0 / n_users
     hiddens = torch.cat([h0, h_probs]) * scale  # (2B, H): the batch mean's 1/B
     grads = out if out is not None else {}
-    if out is None:
-        grads["rating_weight"] = torch.empty_like(model.rating_weight)
-    torch.mm(phases, hiddens, out=grads["rating_weight"].view(n_items * n_k, n_hidden))
+    if visited_rows:
+        visited, item_rows = torch.unique(batch.items, return_inverse=True)  # (C,), (nnz,)
+        phases = _phase_matrix(batch, item_rows, v_probs, len(visited))  # (C K, 2B)
+        grads["rating_weight"] = torch.mm(phases, hiddens).view(len(visited), n_k, n_hidden)
+        grads["visited"] = visited
+    else:
+        phases = _phase_matrix(batch, batch.items, v_probs, n_items)  # (I K, 2B)
+        if "rating_weight" not in grads:
+            grads["rating_weight"] = torch.empty_like(model.rating_weight)
+        torch.mm(phases, hiddens, out=grads["rating_weight"].view(n_items * n_k, n_hidden))
     row_sums = torch.cat([h0.new_ones(len(batch.items)), v_probs.reshape(-1).neg()])
     slot_of = torch.cat([batch.items * n_k + batch.values - 1, slots])
     grads["rating_bias"] = (

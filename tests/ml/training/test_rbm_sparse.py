@@ -11,6 +11,7 @@ from ml.data.splits import protocol_split
 from ml.models.rbm import RatedBatch, RatingRBM, RBMConfig, dense_states, predict_rows
 from ml.models.rbm_config import RBMTraining
 from ml.training.base import TrainingOptions
+from ml.training.cd import MomentumSGD
 from ml.training.rbm import RBMTrainer, fit_rbm, rating_cd_statistics
 from ml.training.rbm_sparse import sparse_rating_cd_gradients, sparse_rating_cd_statistics
 from tests.conftest import planted_frame
@@ -107,3 +108,37 @@ def test_the_batched_gradients_are_the_per_triple_ones(k: int) -> None:
     assert grads["rating_weight"] is buffers["rating_weight"]  # written in place
     for name, expected in reference.gradients().items():
         torch.testing.assert_close(grads[name], expected)
+
+
+def test_the_visited_rows_gradient_is_the_full_ones_nonzero_rows() -> None:
+    model, rows = _model(PAPER), _rows()
+    batch = RatedBatch.from_rows(rows, 5, torch.device("cpu"))
+    full = sparse_rating_cd_gradients(model, batch, 3, torch.Generator().manual_seed(3))
+    compact = sparse_rating_cd_gradients(
+        model, batch, 3, torch.Generator().manual_seed(3), visited_rows=True
+    )
+    visited = compact["visited"]
+    assert torch.equal(visited, torch.unique(batch.items))
+    torch.testing.assert_close(compact["rating_weight"], full["rating_weight"][visited])
+    others = torch.ones(12, dtype=torch.bool)
+    others[visited] = False
+    assert torch.all(full["rating_weight"][others] == 0)
+    for name in ("rating_bias", "hidden_bias"):
+        torch.testing.assert_close(compact[name], full[name])
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 3e-3])
+def test_a_row_gradient_updates_as_its_full_size_zero_padded_one(weight_decay: float) -> None:
+    gen = torch.Generator().manual_seed(0)
+    dense_param = torch.randn(10, 3, 4, generator=gen)
+    rows_param = dense_param.clone()
+    dense = MomentumSGD({"w": dense_param}, frozenset({"w"}))
+    by_rows = MomentumSGD({"w": rows_param}, frozenset({"w"}))
+    for _ in range(5):
+        rows = torch.randperm(10, generator=gen)[:4].sort().values
+        grad = torch.randn(4, 3, 4, generator=gen)
+        full = torch.zeros_like(dense_param)
+        full[rows] = grad
+        dense.step({"w": full}, 0.3, 0.5, weight_decay)
+        by_rows.step({"w": grad}, 0.3, 0.5, weight_decay, rows={"w": rows})
+    torch.testing.assert_close(rows_param, dense_param, rtol=1e-6, atol=1e-7)
