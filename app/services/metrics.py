@@ -98,6 +98,13 @@ class ServiceMetrics:
             ["model_type"],
             registry=self.registry,
         )
+        self.loop_lag = Histogram(
+            "deeprec_event_loop_lag_seconds",
+            "How late the event loop's heartbeat woke (DEEPREC_LOOP_STALL_MS > 0 only): the wait "
+            "any request of this worker had on top of its own work.",
+            buckets=(0.0005, *LATENCY_BUCKETS),
+            registry=self.registry,
+        )
         self.retrain_jobs = Counter(
             "deeprec_retrain_jobs",
             "Finished retrain jobs by model type and final status.",
