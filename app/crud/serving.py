@@ -57,6 +57,9 @@ class HotReads:
         # writer), cheaper than a thread hop, so the hot path may run it on the event loop. A
         # server's round trip (PostgreSQL) would stall every other request: it stays in a thread.
         self.on_event_loop = engine.dialect.name == "sqlite" and self._raw
+        # sqlite3 hands the INTEGER item id and the REAL rating (REAL affinity stores every
+        # rating as a float) back as int and float already.
+        self._native_types = self.on_event_loop
         # The event loop's own connection, outside the pool: a loop that waited for a pooled
         # connection (all held by threads) would stall every request of the worker.
         self._loop_connection: Any = None
@@ -223,7 +226,11 @@ class HotReads:
         if not rows:
             raise UnknownUserError(user_id)
         version = int(rows[0][0] or 0)
-        return version, {int(item): float(value) for _, item, value in rows if item is not None}
+        if rows[0][1] is None:  # the LEFT JOIN's one row of a user without ratings
+            return version, {}
+        if self._native_types:  # ints and floats as read: no conversion per rating
+            return version, {item: value for _, item, value in rows}
+        return version, {int(item): float(value) for _, item, value in rows}
 
 
 def most_active_users(*, session: Session, limit: int) -> list[int]:
