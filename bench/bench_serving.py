@@ -66,6 +66,7 @@ TARGET_P99_MS = 50.0
 RBM_CONFIG = RBMConfig(epochs=1, rating_model="joint")
 RBM_RETRAIN = {"model": "rbm", "epochs": 1, "params": {"rating_model": "joint"}}
 WRITE_SHARE = 0.05
+WARM_UP_S = 2  # the unreported run of a workload before each measured mixed run
 SEED = 42
 ADMIN_TOKEN = "bench-admin-token"
 
@@ -438,10 +439,18 @@ class Bench:
         self, server: Server, workloads: list[Workload], repeats: int
     ) -> dict[str, dict[str, Any]]:
         """``repeats`` rounds of every workload in turn (interleaved, so a busy spell of the
-        machine falls on every row alike), combined per workload (:func:`combine_runs`)."""
+        machine falls on every row alike), combined per workload (:func:`combine_runs`).
+
+        A mixed run starts after a short warm-up of ITS OWN workload (not reported): the other
+        model's mixed run before it wrote ratings for hundreds of users without reading this
+        model's answers, so it would start with all of those answers stale at once, a burst
+        of misses no steady mix has (measured: p99 108-233 ms in the runs after an EASE run
+        against 36 ms in the first, hit rate 93.6% against 95.3%)."""
         runs: dict[str, list[dict[str, Any]]] = {w.name: [] for w in workloads}
         for _ in range(repeats):
             for workload in workloads:
+                if workload.mode == "mixed":
+                    self.measure(server, workload, WARM_UP_S)
                 runs[workload.name].append(self.measure(server, workload))
         return {name: combine_runs(r) for name, r in runs.items()}
 
@@ -458,6 +467,7 @@ class Bench:
         limit = float(os.environ.get("BENCH_SERVING_RETRAIN_MAX_S", "60"))
         workload = mixed(None if model == "rbm" else model)
         headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        self.measure(server, workload, WARM_UP_S)  # as before each idle run (measure_rounds)
         cpu_before = server_cpu_seconds(server.process.pid)
         started = time.monotonic()
         runs: list[dict[str, Any]] = []
@@ -713,7 +723,6 @@ def main() -> None:
         retrains: list[dict[str, Any]] = []
         for workers in worker_counts:
             with Server(root, url, workers) as server:
-                bench.measure(server, mixed(None), 2)  # warm-up, not reported
                 runs = bench.measure_rounds(server, [HEALTHZ, mixed(None), mixed("ease")], repeats)
                 mixed_runs[workers] = runs
                 if workers == worker_counts[-1]:
@@ -816,9 +825,10 @@ def main() -> None:
     )
     body = (
         f"wrk, {connections} connections, {seconds} s per run, {repeats} runs per row (rounds of "
-        "every row of a server in turn; each row shows the MEDIAN run's requests/s, latency and "
-        "CPU, every run's p99 beside it, and errors summed over all runs), one `deeprec serve` "
-        "per row group "
+        "every row of a server in turn, each mixed run after a "
+        f"{WARM_UP_S} s unreported warm-up of its own workload; each row shows the MEDIAN run's "
+        "requests/s, latency and CPU, every run's p99 beside it, and errors summed over all "
+        "runs), one `deeprec serve` per row group "
         f"(SQLite, MovieLens-100K, {n_users} users, {n_items} items). The whole invocation took "
         f"{elapsed:.0f} s. wrk (2 threads) runs on the same {os.cpu_count()} cores as the server; "
         "nothing is pinned: the server's workers, wrk and whatever else runs share the cores as "
