@@ -39,6 +39,7 @@ from app.services.cpu_budget import (
     freeze_start_up_objects,
 )
 from app.services.errors import InvalidRequestError
+from app.services.loop_watch import LoopWatch
 from app.services.metrics import PrometheusMiddleware, ServiceMetrics
 from app.services.model_sync import ActiveVersionSync
 from app.services.precompute import Precomputer
@@ -142,18 +143,23 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             app.state.retrain.train_missing(missing)
     app.state.model_sync = ActiveVersionSync(registry, session_factory, settings.model_sync_s)
     app.state.model_sync.start()
+    watch = LoopWatch(settings.loop_stall_ms, metrics) if settings.loop_stall_ms > 0 else None
+    if watch is not None:
+        watch.start()
     unfreeze = freeze_start_up_objects()  # no full-collection pauses over them (cpu_budget)
     try:
         yield
     finally:
         unfreeze()
+        if watch is not None:
+            watch.stop()
         app.state.model_sync.stop()
         await run_in_threadpool(app.state.retrain.shutdown)
         if app.state.precompute is not None:
             await run_in_threadpool(app.state.precompute.stop)
         if cache is not None:
             cache.close()
-        reads.close()
+        reads.stop()
         engine.dispose()
         restore_threads()
         restore_switch()

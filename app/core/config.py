@@ -159,6 +159,13 @@ class Settings(BaseSettings):
         "thread waits up to that long each time it gives the GIL up (every database call or "
         "NumPy kernel), which makes a 1 ms answer take tens of ms.",
     )
+    loop_stall_ms: float = Field(
+        default=0.0,
+        ge=0,
+        le=10_000,
+        description="Diagnostics: log the event loop's stack whenever it has not ticked for this "
+        "long (ms), and time its lag into deeprec_event_loop_lag_seconds. 0: off.",
+    )
     retrain_threads: int | None = Field(
         default=None,
         ge=1,

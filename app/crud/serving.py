@@ -9,6 +9,8 @@ an answer is never filed under a version other than the one its ratings belong t
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,6 +21,8 @@ from sqlalchemy.orm import Session
 from app.crud.errors import UnknownUserError
 from app.crud.rating_writes import RatingsWrite, RatingWriteSQL, write_ratings
 from app.models import Rating, User
+
+log = logging.getLogger(__name__)
 
 _PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 _VERSION_SQL = "SELECT ratings_version FROM {user} WHERE id = {p}"
@@ -31,6 +35,8 @@ _RATINGS_SQL = (
 # The event loop's connection waits at most this long for SQLite's write lock (another worker's
 # write holds it for well under a millisecond); past it the write is left to the route's thread.
 LOOP_BUSY_TIMEOUT_MS = 5
+# How often the checkpoint thread copies the event loop's writes from the WAL into the database.
+CHECKPOINT_INTERVAL_S = 0.5
 
 
 class HotReads:
@@ -51,12 +57,19 @@ class HotReads:
         # writer), cheaper than a thread hop, so the hot path may run it on the event loop. A
         # server's round trip (PostgreSQL) would stall every other request: it stays in a thread.
         self.on_event_loop = engine.dialect.name == "sqlite" and self._raw
+        # sqlite3 hands the INTEGER item id and the REAL rating (REAL affinity stores every
+        # rating as a float) back as int and float already.
+        self._native_types = self.on_event_loop
         # The event loop's own connection, outside the pool: a loop that waited for a pooled
         # connection (all held by threads) would stall every request of the worker.
         self._loop_connection: Any = None
         self.write_sql = (
             RatingWriteSQL(engine.dialect, placeholder) if placeholder is not None else None
         )
+        # Commits on the loop's connection since the last checkpoint (see _loop()).
+        self._loop_commits = 0
+        self._checkpoints = threading.Event()  # set: the checkpoint thread stops
+        self._checkpoint_thread: threading.Thread | None = None
 
     def _fetch(self, sql: str, user_id: int, on_loop: bool) -> list[Any]:
         if on_loop:
@@ -103,9 +116,44 @@ class HotReads:
             # never wait under WAL.)
             cursor = connection.cursor()
             cursor.execute(f"PRAGMA busy_timeout={LOOP_BUSY_TIMEOUT_MS}")
+            # No automatic checkpoint in the loop's commits: every ~1000 WAL pages SQLite makes
+            # the committing connection copy the WAL into the database and fsync both, which on
+            # a busy disk took tens to hundreds of ms with the loop (every connection of the
+            # worker) stopped: the p99 spikes of bench/results/serving.md. The checkpoint
+            # thread does it instead (start_checkpoints), where the wait stalls nobody.
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
             cursor.close()
             self._loop_connection = connection
+            self._start_checkpoints()
         return self._loop_connection
+
+    def _start_checkpoints(self) -> None:
+        if self._checkpoint_thread is None and not self._checkpoints.is_set():
+            self._checkpoint_thread = threading.Thread(
+                target=self._checkpoint_loop, name="sqlite-checkpoint", daemon=True
+            )
+            self._checkpoint_thread.start()
+
+    def _checkpoint_loop(self) -> None:
+        while not self._checkpoints.wait(CHECKPOINT_INTERVAL_S):
+            if self._loop_commits:
+                self._loop_commits = 0
+                self.checkpoint()
+
+    def checkpoint(self) -> None:
+        """Copy committed WAL frames into the database (PASSIVE: waits for no reader or
+        writer); in a thread, where the sqlite3 module lets the GIL go during the I/O."""
+        try:
+            connection = self.engine.raw_connection()
+            try:
+                cursor = connection.cursor()
+                cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                cursor.fetchall()
+                cursor.close()
+            finally:
+                connection.close()
+        except Exception:  # the next commit's checkpoint, or SQLite's own, catches up
+            log.debug("WAL checkpoint failed", exc_info=True)
 
     def write_ratings(
         self, user_id: int, latest: Mapping[int, float], *, on_loop: bool = False
@@ -120,7 +168,10 @@ class HotReads:
         dbapi_error = self.engine.dialect.loaded_dbapi.Error
         connection = self._loop() if on_loop else self.engine.raw_connection()
         try:
-            return write_ratings(connection, self.write_sql, user_id, latest)
+            written = write_ratings(connection, self.write_sql, user_id, latest)
+            if on_loop:
+                self._loop_commits += 1
+            return written
         except dbapi_error as exc:
             if on_loop:
                 self.close()  # a fresh connection next time
@@ -135,6 +186,16 @@ class HotReads:
         connection, self._loop_connection = self._loop_connection, None
         if connection is not None:
             connection.close()
+
+    def stop(self) -> None:
+        """Stop the checkpoint thread (after a last checkpoint) and close the loop's
+        connection: the service is shutting down."""
+        self._checkpoints.set()
+        thread, self._checkpoint_thread = self._checkpoint_thread, None
+        if thread is not None:
+            thread.join(timeout=5)
+            self.checkpoint()
+        self.close()
 
     def _fetch_core(self, sql: str, user_id: int) -> list[Any]:
         user, rating = User.__table__.c, Rating.__table__.c
@@ -165,7 +226,11 @@ class HotReads:
         if not rows:
             raise UnknownUserError(user_id)
         version = int(rows[0][0] or 0)
-        return version, {int(item): float(value) for _, item, value in rows if item is not None}
+        if rows[0][1] is None:  # the LEFT JOIN's one row of a user without ratings
+            return version, {}
+        if self._native_types:  # ints and floats as read: no conversion per rating
+            return version, {item: value for _, item, value in rows}
+        return version, {int(item): float(value) for _, item, value in rows}
 
 
 def most_active_users(*, session: Session, limit: int) -> list[int]:

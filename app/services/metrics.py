@@ -54,6 +54,8 @@ class ServiceMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        # (metric, label values) -> the labelled child (see _child)
+        self._children: dict[tuple[object, ...], Any] = {}
         self.requests = Counter(
             "deeprec_http_requests",
             "HTTP requests by method, route template and status code.",
@@ -98,6 +100,13 @@ class ServiceMetrics:
             ["model_type"],
             registry=self.registry,
         )
+        self.loop_lag = Histogram(
+            "deeprec_event_loop_lag_seconds",
+            "How late the event loop's heartbeat woke (DEEPREC_LOOP_STALL_MS > 0 only): the wait "
+            "any request of this worker had on top of its own work.",
+            buckets=(0.0005, *LATENCY_BUCKETS),
+            registry=self.registry,
+        )
         self.retrain_jobs = Counter(
             "deeprec_retrain_jobs",
             "Finished retrain jobs by model type and final status.",
@@ -119,7 +128,26 @@ class ServiceMetrics:
         try:
             yield
         finally:
-            self.inference.labels(model_type, operation).observe(time.perf_counter() - started)
+            self._child(self.inference, (model_type, operation)).observe(
+                time.perf_counter() - started
+            )
+
+    def _child(self, metric: Any, labels: tuple[str, ...]) -> Any:
+        """``metric.labels(*labels)``, looked up once: ``labels()`` validates and locks on
+        every call, a measurable share of a cached answer's CPU."""
+        key = (id(metric), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children.setdefault(key, metric.labels(*labels))
+        return child
+
+    def count_lookup(self, result: str) -> None:
+        """One answer cache lookup: ``hit``, ``miss`` or ``bypass``."""
+        self._child(self.answer_cache, (result,)).inc()
+
+    def count_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        self._child(self.requests, (method, route, str(status))).inc()
+        self._child(self.latency, (method, route)).observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -154,7 +182,9 @@ class PrometheusMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            route = route_template(scope)
-            method = scope.get("method", "GET")
-            self.metrics.requests.labels(method, route, str(status)).inc()
-            self.metrics.latency.labels(method, route).observe(time.perf_counter() - started)
+            self.metrics.count_request(
+                scope.get("method", "GET"),
+                route_template(scope),
+                status,
+                time.perf_counter() - started,
+            )

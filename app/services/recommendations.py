@@ -150,21 +150,28 @@ def _answer(
     exclude_seen: bool,
     candidates: tuple[int, ...] | None,
 ) -> Recommendations:
-    if entry is not None:  # content models: serve the items created since training too
-        sync_catalogue(entry.model, catalog)
-    if entry is None or not _knows_any(served_recommender(entry), seen):
+    rows = None
+    if entry is not None:
+        recommender = served_recommender(entry)
+        if follows_catalogue(recommender):  # serves the items created since training too
+            sync_catalogue(recommender, catalog)
+            known = _knows_any(recommender, seen)
+        else:  # the row the model folds in, built once: no rated item known, no row entries
+            rows = recommender.rows_from_ratings(seen)
+            known = rows.nnz > 0
+    if entry is None or not known:
         ranked = _popular(catalog, k, seen, exclude_seen, candidates)
         return Recommendations(
             user_id, "popularity", None, "popularity", _with_metadata(catalog, ranked)
         )
-    recommender = served_recommender(entry)
+    allowed = np.asarray(candidates, dtype=np.int64) if candidates is not None else None
     with metrics.time_inference(entry.model_type, "recommend"):
-        ranked = recommender.recommend(
-            seen,
-            k,
-            exclude_seen=exclude_seen,
-            candidates=np.asarray(candidates, dtype=np.int64) if candidates is not None else None,
-        )
+        if rows is None:
+            ranked = recommender.recommend(seen, k, exclude_seen=exclude_seen, candidates=allowed)
+        else:
+            ranked = recommender.recommend_rows(
+                rows, k, exclude_seen=exclude_seen, candidates=allowed
+            )
     return Recommendations(
         user_id, entry.model_type, entry.version, "model", _with_metadata(catalog, ranked)
     )
@@ -249,7 +256,7 @@ def recommendation_answer(
         version = reads.ratings_version(user_id, on_loop=on_loop)
         cached = cache.get(answer_key(entry, user_id, version, k, exclude_seen, genre))
         if cached is not None:
-            metrics.answer_cache.labels("hit").inc()
+            metrics.count_lookup("hit")
             return cached, "hit"
     version, seen = reads.ratings_with_version(user_id, on_loop=on_loop)
     result = _answer(
@@ -265,7 +272,7 @@ def recommendation_answer(
     body = render(result, k, genre)
     if cache is None:
         return body, "off"
-    metrics.answer_cache.labels("miss").inc()
+    metrics.count_lookup("miss")
     if entry is not None and result.strategy == "model":
         cache.put(answer_key(entry, user_id, version, k, exclude_seen, genre), body)
     return body, "miss"
@@ -295,7 +302,7 @@ def memory_hit(
     version = reads.ratings_version(user_id, on_loop=True)
     cached = memory.get(answer_key(entry, user_id, version, k, exclude_seen, genre))
     if cached is not None:
-        metrics.answer_cache.labels("hit").inc()
+        metrics.count_lookup("hit")
     return cached
 
 

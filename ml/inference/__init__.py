@@ -133,9 +133,21 @@ class Recommender:
 
         ``candidates`` (raw item ids) restricts the answer, e.g. to one genre.
         """
+        rows = self.rows_from_ratings(user_ratings)
+        return self.recommend_rows(rows, k, exclude_seen=exclude_seen, candidates=candidates)
+
+    def recommend_rows(
+        self,
+        rows: sp.csr_matrix,
+        k: int = 10,
+        *,
+        exclude_seen: bool = True,
+        candidates: np.ndarray | None = None,
+    ) -> list[tuple[int, float]]:
+        """:meth:`recommend` for one user's row already built by :meth:`rows_from_ratings`
+        (the service builds it once, to tell a user the model knows from one it does not)."""
         if k <= 0:
             raise ValueError(f"k must be positive, got {k}")
-        rows = self.rows_from_ratings(user_ratings)
         scores = self.scorer.score(rows)  # (1, I)
         return top_items(scores, rows, self.items, k, exclude_seen, candidates)
 

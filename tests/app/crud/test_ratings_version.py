@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pandas as pd
 import pytest
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -132,3 +133,24 @@ def test_concurrent_writes_of_one_user_all_land(
         list(pool.map(writes, range(6)))
     assert version_of(session, user.id) == 60
     assert len(crud.get_user_ratings(session=session, user_id=user.id)) == len(items)
+
+
+def test_event_loop_writes_leave_the_checkpoint_to_a_thread(sqlite_engine: Engine) -> None:
+    """The loop's connection never checkpoints in a commit (a checkpoint fsyncs: it stalled
+    every request of the worker); the checkpoint thread copies its writes into the database."""
+    with Session(sqlite_engine) as session:
+        user, item = make_user(session), make_item(session)
+        session.commit()
+        user_id, item_id = user.id, item.id
+    hot = HotReads(sqlite_engine)
+    try:
+        hot.write_ratings(user_id, {item_id: 4.0}, on_loop=True)
+        cursor = hot._loop().cursor()
+        assert cursor.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+        cursor.close()
+        assert hot._checkpoint_thread is not None and hot._checkpoint_thread.is_alive()
+        hot.checkpoint()
+        assert hot.ratings_with_version(user_id) == (1, {item_id: 4.0})
+    finally:
+        hot.stop()
+    assert hot._checkpoint_thread is None
