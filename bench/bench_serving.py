@@ -873,9 +873,9 @@ def main() -> None:
         + previous_section(previous, mixed_runs, miss_runs, retrains, stages)
         + "\nCommands (each with the Lua script that draws the workload):\n\n"
         + "\n".join(f"- `{c}`" for c in commands)
-        + "\n\nThe machine was shared with other work while this ran (parallel engineers' tests "
-        "and builds on the same 2 cores): absolute figures are pessimistic; the ratios within "
-        "the run are what compare.\n"
+        + "\n\nThis 2-core machine may be shared with other work (the load averages above say how "
+        "busy it was): absolute figures vary from run to run; the ratios within the run are what "
+        "compare.\n"
     )
     write_result(
         "serving",
