@@ -27,12 +27,18 @@ export async function show() {
       toast(`New user ${user.id} created`);
     } catch (error) { showError($("#user-summary"), error); }
   });
+  // Typing searches 200 ms after the last key; any other search action takes over from a typed
+  // search still waiting (it reads the title as it is now), so that search cannot come in
+  // later and reset the page the user has since moved to. A page button pressed while a typed
+  // search waits shows the first page of the new title.
   const research = debounce(() => { offset = 0; search(); }, 200);
+  const firstPage = () => { research.cancel(); offset = 0; search(); };
+  const page = (step) => { offset = research.cancel() ? 0 : Math.max(0, offset + step); search(); };
   $("#search-q").addEventListener("input", research);
-  $("#search-genre").addEventListener("change", () => { offset = 0; search(); });
-  $("#search-form").addEventListener("submit", (event) => { event.preventDefault(); offset = 0; search(); });
-  $("#search-prev").addEventListener("click", () => { offset = Math.max(0, offset - PAGE); search(); });
-  $("#search-next").addEventListener("click", () => { offset += PAGE; search(); });
+  $("#search-genre").addEventListener("change", firstPage);
+  $("#search-form").addEventListener("submit", (event) => { event.preventDefault(); firstPage(); });
+  $("#search-prev").addEventListener("click", () => page(-PAGE));
+  $("#search-next").addEventListener("click", () => page(PAGE));
   // The catalogue page does not wait for the user or the models: all three requests at once.
   const searched = search();
   await Promise.all([loadModels(), restoreUser()]);

@@ -94,9 +94,21 @@ export function paintPixels(canvas, pixels, side) {
   ctx.putImageData(image, 0, 0);
 }
 
+// `fn` once `ms` after the last call. `.cancel()` drops a pending call and says whether there
+// was one, so an action the user took since (another page, another filter) is not undone by it.
 export function debounce(fn, ms) {
   let timer = 0;
-  return (...args) => { clearTimeout(timer); timer = setTimeout(() => fn(...args), ms); };
+  const debounced = (...args) => {
+    clearTimeout(timer);
+    timer = setTimeout(() => { timer = 0; fn(...args); }, ms);
+  };
+  debounced.cancel = () => {
+    const pending = timer !== 0;
+    clearTimeout(timer);
+    timer = 0;
+    return pending;
+  };
+  return debounced;
 }
 
 export function fmt(value, digits = 3) {
