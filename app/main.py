@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api.body import BodyError, RequestBodyGuard
 from app.api.deps import InlineMisses, Serving
@@ -214,10 +215,29 @@ def install_error_handlers(app: FastAPI) -> None:
         return _error(status.HTTP_500_INTERNAL_SERVER_ERROR, "internal server error")
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+class DeepRecAPI(FastAPI):
+    """The FastAPI application with the recommendation hot path (:mod:`app.api.hot_path`) in
+    front of its whole middleware stack: each request goes to ``front`` first, which answers
+    plainly valid recommendation reads and rating writes itself and hands every other request
+    to :meth:`stack`."""
+
+    front: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.front is None:
+            await self.stack(scope, receive, send)
+        else:
+            await self.front(scope, receive, send)
+
+    async def stack(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """FastAPI's middleware stack and routes."""
+        await super().__call__(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None) -> DeepRecAPI:
     """A new application; ``settings`` default to the environment (``DEEPREC_*``)."""
     settings = settings or get_settings()
-    app = FastAPI(
+    app = DeepRecAPI(
         title="DeepRec",
         summary="Recommendations from RBMs, autoencoders, DBNs and GANs.",
         version="0.1.0",
@@ -228,7 +248,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api_router)
     install_studio(app)
     install_error_handlers(app)
-    app.add_middleware(RecommendationHotPath)  # innermost: inside the body guard and metrics
     app.add_middleware(RequestBodyGuard, max_bytes=settings.max_upload_bytes)
     app.add_middleware(PrometheusMiddleware, metrics=app.state.metrics)
+    app.front = RecommendationHotPath(
+        app.stack,
+        state=app.state,
+        metrics=app.state.metrics,
+        max_body_bytes=settings.max_upload_bytes,
+    )
     return app

@@ -157,6 +157,39 @@ async def test_a_hot_write_changes_the_very_next_answer_and_counts_in_metrics(
         )
 
 
+async def test_the_upload_limit_still_applies_to_a_write_the_hot_path_could_take(
+    tmp_path: Path, service_db_template: Path
+) -> None:
+    """The hot path sits in front of the body guard: a plain write over ``max_upload_bytes``
+    (yet within the hot path's own body limit) is the guard's 413, and nothing is written."""
+    database = tmp_path / "limited.db"
+    shutil.copyfile(service_db_template, database)
+    settings = make_settings(tmp_path, f"sqlite:///{database}", max_upload_bytes=64)
+    body = b'{"ratings": [{"item_id": 5, "rating": 4}, {"item_id": 6, "rating": 2}]}'
+    assert len(body) > 64
+    query = "SELECT item_id, rating FROM rating WHERE user_id = 3 AND item_id IN (5, 6)"
+    with sqlite3.connect(database) as connection:
+        before = dict(connection.execute(query).fetchall())
+    async for client in open_client(settings):
+        headers = {"content-type": JSON}
+        refused = await client.post("/v1/users/3/ratings", content=body, headers=headers)
+        assert refused.status_code == 413
+        assert "64 bytes" in refused.json()["detail"]
+        small = b'{"item_id": 5, "rating": 4}'
+        written = await client.post("/v1/users/3/ratings", content=small, headers=headers)
+        assert written.status_code == 200
+        metrics = (await client.get("/metrics")).text
+    with sqlite3.connect(database) as connection:
+        assert dict(connection.execute(query).fetchall()) == before | {5: 4.0}
+    template = re.escape('route="/v1/users/{user_id}/ratings"')
+    assert re.search(
+        rf'deeprec_http_requests_total\{{method="POST",{template},status="200"\}} 1\.0', metrics
+    )
+    assert re.search(
+        r'deeprec_http_requests_total\{method="POST",[^}]*status="413"\} 1\.0', metrics
+    )
+
+
 def test_the_write_parser_takes_only_plain_bodies() -> None:
     assert hot_write_user("/v1/users/12/ratings") == 12
     for path in ("/v1/users/012/ratings", "/v1/users/0/ratings", f"/v1/users/{2**31}/ratings"):
