@@ -13,13 +13,14 @@ version in its own transaction, changes the key of the very next request (never 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 import orjson
 
+from app.crud.errors import UnknownUserError
 from app.crud.serving import HotReads
 from app.services.answer_cache import AnswerCache, AnswerKey, LocalLRU, model_fingerprint
 from app.services.catalog import ItemCatalog, ItemInfo
@@ -336,6 +337,67 @@ def precompute_answer(
     )
     cache.put(key, render(result, k, None))
     return True
+
+
+def precompute_answers(
+    *,
+    reads: HotReads,
+    entry: LoadedModel,
+    catalog: ItemCatalog,
+    metrics: ServiceMetrics,
+    cache: AnswerCache,
+    user_ids: Sequence[int],
+    k: int,
+    on_loop: bool = False,
+) -> int:
+    """:func:`precompute_answer` for each of ``user_ids``, the users folded in together: one
+    scorer call for the batch, a fraction of the CPU of one call per user (the RBM: about a
+    quarter at 8 users). The answers are the ones :func:`recommendation_answer` computes, the
+    scores up to float32 rounding (a batch's products round differently from one row's). Users
+    deleted since they were listed are skipped. Returns how many answers were computed."""
+    recommender = served_recommender(entry)
+    if follows_catalogue(recommender):  # a content model's answers follow the catalogue
+        computed = 0
+        for user_id in user_ids:
+            try:
+                computed += precompute_answer(
+                    reads=reads,
+                    entry=entry,
+                    catalog=catalog,
+                    metrics=metrics,
+                    cache=cache,
+                    user_id=user_id,
+                    k=k,
+                    on_loop=on_loop,
+                )
+            except UnknownUserError:
+                continue
+        return computed
+    keys: list[AnswerKey] = []
+    histories: list[Mapping[int, float]] = []
+    for user_id in user_ids:
+        try:
+            version, seen = reads.ratings_with_version(user_id, on_loop=on_loop)
+        except UnknownUserError:
+            continue
+        key = answer_key(entry, user_id, version, k, True, None)
+        if seen and cache.get(key) is None:
+            keys.append(key)
+            histories.append(seen)
+    if not keys:
+        return 0
+    rows = recommender.rows_from_ratings(histories)  # (B, I)
+    known = np.flatnonzero(np.diff(rows.indptr) > 0)  # users with a rated item the model knows
+    if len(known) == 0:
+        return 0
+    ranked = recommender.recommend_batch(rows[known], k, exclude_seen=True)
+    for index, answer in zip(known, ranked, strict=True):
+        key = keys[index]
+        result = Recommendations(
+            key.user_id, entry.model_type, entry.version, "model", _with_metadata(catalog, answer)
+        )
+        cache.put(key, render(result, k, None))
+    return len(known)
 
 
 # ------------------------------------------------------------------------- similar items
