@@ -47,7 +47,11 @@ def top_items(
         allowed = items.encode(np.asarray(candidates), strict=False)
         mask[allowed[allowed >= 0]] = False
         scores[:, mask] = -np.inf
-    ranked = top_k(scores, k, exclude=rows if exclude_seen else None)[0]
+    if exclude_seen:
+        # Masked here, not by top_k's ``exclude``, which masks its own copy: the filter below
+        # must see them too, or a user who rated all but a few items gets seen items back.
+        scores[0, rows.indices] = -np.inf
+    ranked = top_k(scores, k)[0]
     ranked = ranked[np.isfinite(scores[0, ranked])]
     return [(int(items.ids[i]), float(scores[0, i])) for i in ranked]
 
