@@ -98,7 +98,10 @@ def _write_csv(
                 scores = model.scorer.score(seen)
                 ranked = top_k(scores, k, exclude=seen)
                 for r, user_row in enumerate(batch):
-                    for rank, item in enumerate(ranked[r], start=1):
+                    # top_k fills k places even when fewer items are unseen: drop the seen ones.
+                    rated = seen.indices[seen.indptr[r] : seen.indptr[r + 1]]
+                    unseen = ranked[r][~np.isin(ranked[r], rated)]
+                    for rank, item in enumerate(unseen, start=1):
                         writer.writerow(
                             [
                                 int(users.ids[user_row]),

@@ -71,6 +71,33 @@ def test_never_recommends_a_rated_item(rbm: Path, ratings_file: Path, tmp_path: 
     assert not set(recommended) & rated
 
 
+def test_a_user_who_rated_all_but_two_items_gets_those_two(
+    rbm: Path, ratings_file: Path, tmp_path: Path
+) -> None:
+    frame = pd.read_csv(ratings_file)
+    items = sorted(frame["item_id"].unique())
+    left = {items[0], items[-1]}
+    greedy = pd.DataFrame(
+        {
+            "user_id": 998,
+            "item_id": [i for i in items if i not in left],
+            "rating": 4.0,
+            "timestamp": 2_000_000,
+        }
+    )
+    path = tmp_path / "greedy.csv"
+    pd.concat([frame, greedy]).to_csv(path, index=False)
+    out = tmp_path / "greedy-recs.csv"
+    done = deeprec(
+        "recommend", "--checkpoint", str(rbm), "--ratings", str(path),
+        "--users", "998", "--k", "10", "--out", str(out),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.DictReader(out.open()))
+    assert {int(r["item_id"]) for r in rows} == left
+    assert [int(r["rank"]) for r in rows] == [1, 2]
+
+
 def test_a_user_absent_from_training_gets_a_fold_in_answer(
     rbm: Path, ratings_file: Path, tmp_path: Path
 ) -> None:
