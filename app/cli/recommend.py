@@ -16,8 +16,7 @@ from app.cli.common import fail, load_ratings, settings
 from ml.data.splits import PROTOCOL_SEED, protocol_split, to_csr
 from ml.data.vocab import IdVocab
 from ml.device import resolve_device
-from ml.evaluation.evaluate import top_k
-from ml.inference import Recommender, load_recommender
+from ml.inference import Recommender, best_unseen, load_recommender
 
 
 def recommend(
@@ -96,12 +95,9 @@ def _write_csv(
                 batch = rows[start : start + batch_size]
                 seen = matrix[batch]
                 scores = model.scorer.score(seen)
-                ranked = top_k(scores, k, exclude=seen)
+                ranked = best_unseen(np.array(scores, copy=True), k, seen)
                 for r, user_row in enumerate(batch):
-                    # top_k fills k places even when fewer items are unseen: drop the seen ones.
-                    rated = seen.indices[seen.indptr[r] : seen.indptr[r + 1]]
-                    unseen = ranked[r][~np.isin(ranked[r], rated)]
-                    for rank, item in enumerate(unseen, start=1):
+                    for rank, item in enumerate(ranked[r], start=1):
                         writer.writerow(
                             [
                                 int(users.ids[user_row]),

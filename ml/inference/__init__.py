@@ -31,6 +31,17 @@ class Scorer(Protocol):
     def score(self, user_rows: sp.csr_matrix) -> np.ndarray: ...
 
 
+def best_unseen(scores: np.ndarray, k: int, seen: sp.csr_matrix | None) -> list[np.ndarray]:
+    """Per row of ``scores`` (B, I), the indices of its k best items with a finite score, best
+    first, the items of ``seen`` (B, I) left out: FEWER than k where fewer remain (``top_k``
+    fills k places, seen or not). Masks ``scores`` in place: pass a copy the caller owns."""
+    if seen is not None:
+        owners = np.repeat(np.arange(seen.shape[0]), np.diff(seen.indptr))
+        scores[owners, seen.indices] = -np.inf
+    ranked = top_k(scores, k)
+    return [row[np.isfinite(scores[r, row])] for r, row in enumerate(ranked)]
+
+
 def top_items(
     scores: np.ndarray,
     rows: sp.csr_matrix,
@@ -47,12 +58,7 @@ def top_items(
         allowed = items.encode(np.asarray(candidates), strict=False)
         mask[allowed[allowed >= 0]] = False
         scores[:, mask] = -np.inf
-    if exclude_seen:
-        # Masked here, not by top_k's ``exclude``, which masks its own copy: the filter below
-        # must see them too, or a user who rated all but a few items gets seen items back.
-        scores[0, rows.indices] = -np.inf
-    ranked = top_k(scores, k)[0]
-    ranked = ranked[np.isfinite(scores[0, ranked])]
+    ranked = best_unseen(scores, k, rows if exclude_seen else None)[0]
     return [(int(items.ids[i]), float(scores[0, i])) for i in ranked]
 
 
