@@ -8,9 +8,10 @@ answers well-formed ``GET /v1/users/{user_id}/recommendations`` requests itself,
 service functions, the same bytes and the same headers as the route.
 
 It sits in front of the middleware stack too (``app.main.DeepRecAPI`` calls it first), not inside
-it: the six ASGI layers around the routes (Starlette's error middleware, FastAPI's telemetry and
-body limit, our metrics and body guard, each a coroutine and a ``send`` wrapper) cost about
-0.03 ms a request, a fifth of a cache hit. What it skips, it does itself: it counts and times
+it: the five ASGI layers around the routes (Starlette's error middleware, FastAPI's telemetry and
+body limit, our metrics and body guard, each a coroutine, most with a ``send`` wrapper) cost a
+cache hit about 0.06 ms: 0.145-0.155 ms of server CPU inside them, 0.077-0.094 ms in front
+(``bench/results/serving_investigation.md``). What it skips, it does itself: it counts and times
 what it answers in the request metrics, and it reads a rating write's body only when the declared
 length is within the upload limit, so the body guard's 413 and depth limit still apply to
 everything it passes on.
